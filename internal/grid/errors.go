@@ -1,0 +1,53 @@
+package grid
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error kinds. The HTTP adapter maps each to one status in one place.
+const (
+	Invalid      = "invalid"      // the caller sent something malformed (400)
+	NotFound     = "not_found"    // no such thing, or a point outside the city (404)
+	Conflict     = "conflict"     // not allowed in the current state (409)
+	Unauthorized = "unauthorized" // no or bad credentials (401)
+	Forbidden    = "forbidden"    // credentials lack the right (403)
+	Unavailable  = "unavailable"  // a dependency is down or not ready (503)
+	Internal     = "internal"     // a bug or an unexpected failure (500)
+)
+
+// Error is the one error type of the domain: a kind and a message safe to
+// show to a client. Details, when present, carry per-item problems
+// (e.g. every bad polygon of an import, with its code).
+type Error struct {
+	Kind    string
+	Message string
+	Details []string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf builds an *Error of the given kind.
+func Errorf(kind, format string, args ...any) *Error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+}
+
+// KindOf returns the kind of err: the kind of the first *Error in its chain,
+// or Internal.
+func KindOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return Internal
+}
+
+// MessageOf returns the client-safe message of err, or a generic one for
+// internal errors.
+func MessageOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}
