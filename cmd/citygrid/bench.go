@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/citygrid/citygrid/internal/locate"
+)
+
+// benchRow is one line of `citygrid bench`: ours and the baseline measured
+// in the same run, their ratio, and the budget it is held to.
+type benchRow struct {
+	Workload string
+	Ours     string
+	Baseline string
+	Ratio    string
+	Budget   string
+	Met      string // "yes", "no" or "—"
+}
+
+func printBench(out io.Writer, rows []benchRow) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "workload\tours\tbaseline\tratio\tbudget\tmet")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Workload, r.Ours, r.Baseline, r.Ratio, r.Budget, r.Met)
+	}
+	tw.Flush()
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "no"
+}
+
+func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	n := fs.Int("incidents", 1_000_000, "incidents to seed for the ingest row")
+	keep := fs.String("data-dir", "", "data directory for the benchmark cluster (default: a fresh temporary one)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	dir := *keep
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "citygrid-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		if err := os.Chmod(tmp, 0o755); err != nil {
+			return err
+		}
+		dir = filepath.Join(tmp, "data")
+	}
+	var rows []benchRow
+
+	// Cold start: a cluster never seen before, to a service ready to answer.
+	fmt.Fprintln(os.Stderr, "bench: cold start …")
+	start := time.Now()
+	db, err := openDatabase(ctx, dir, true, quiet)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	idx := &locate.Index{}
+	if err := reloadSnapshot(ctx, db.DB, idx, quiet); err != nil {
+		return err
+	}
+	cold := time.Since(start)
+	rows = append(rows, benchRow{"cold start to ready (initdb, migrate, demo city, snapshot)",
+		cold.Round(time.Millisecond).String(), "—", "—", "≤ 60s", yesNo(cold <= time.Minute)})
+	if os.Getenv("DATABASE_URL") != "" {
+		rows[0].Workload = "start to ready on DATABASE_URL (migrate, demo city if empty, snapshot)"
+	}
+
+	// Seeding: generation, assignment, H3, deadline, COPY and rollups, against
+	// a raw COPY of the same rows already assigned.
+	fmt.Fprintf(os.Stderr, "bench: seeding %d incidents …\n", *n)
+	st, err := seedIncidents(ctx, db.DB, *n, 7, time.Now(), quiet)
+	if err != nil {
+		return err
+	}
+	rate := float64(st.N) / st.Took.Seconds()
+	base, err := rawCopyRate(ctx, db, min(*n, 500_000))
+	if err != nil {
+		return err
+	}
+	rows = append(rows, benchRow{fmt.Sprintf("seed %d incidents (assign, H3, deadline, COPY, rollups)", st.N),
+		fmt.Sprintf("%.0f rows/s", rate), fmt.Sprintf("%.0f rows/s raw COPY", base), fmt.Sprintf("%.2f×", rate/base),
+		"≥ 200000 rows/s", yesNo(rate >= 200_000)})
+
+	printBench(out, rows)
+	return nil
+}
+
+// rawCopyRate is the baseline: pgx CopyFrom of n rows of the incident
+// shape, H3 and EWKB computed per row, into a table with the incident
+// table's indexes — no assignment, no deadline, no rollups.
+func rawCopyRate(ctx context.Context, db *database, n int) (float64, error) {
+	return db.RawCopyRate(ctx, n)
+}

@@ -1,0 +1,75 @@
+// Command citygrid is the grid-management service and its tools:
+// serve, migrate, seed, import, keys and bench.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/citygrid/citygrid/internal/grid"
+)
+
+const usage = `citygrid — grid management: jurisdiction, incidents, heatmaps, tiles.
+
+Usage:
+  citygrid serve   [--addr 127.0.0.1:8080] [--data-dir DIR]
+  citygrid migrate [--data-dir DIR]
+  citygrid seed    [--incidents N] [--data-dir DIR]
+  citygrid import  [--crs EPSG:4326|EPSG:4490|EPSG:4549|gcj02] [--data-dir DIR] FILE
+  citygrid keys create --role dispatcher|planner|admin [--town CODE] [--data-dir DIR]
+  citygrid bench   [--incidents N]
+
+Without DATABASE_URL every command uses the private PostGIS cluster under
+--data-dir (default $CITYGRID_DATA_DIR, else ./.citygrid), starting it when
+no serve runs it already.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := run(ctx, os.Args[1:], os.Stdout, log); err != nil {
+		var ge *grid.Error
+		if errors.As(err, &ge) && len(ge.Details) > 0 {
+			fmt.Fprintln(os.Stderr, "citygrid:", ge.Message)
+			for _, d := range ge.Details {
+				fmt.Fprintln(os.Stderr, "  -", d)
+			}
+		} else {
+			fmt.Fprintln(os.Stderr, "citygrid:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
+	if len(args) == 0 {
+		fmt.Fprint(out, usage)
+		return errors.New("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, rest, log)
+	case "migrate":
+		return cmdMigrate(ctx, rest, out, log)
+	case "seed":
+		return cmdSeed(ctx, rest, out, log)
+	case "import":
+		return cmdImport(ctx, rest, out, log)
+	case "keys":
+		return cmdKeys(ctx, rest, out, log)
+	case "bench":
+		return cmdBench(ctx, rest, out, log)
+	case "help", "-h", "--help":
+		fmt.Fprint(out, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (try citygrid help)", cmd)
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/citygrid/citygrid/api"
+	"github.com/citygrid/citygrid/internal/httpapi"
+	"github.com/citygrid/citygrid/internal/locate"
+	"github.com/citygrid/citygrid/internal/postgres"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+func cmdServe(ctx context.Context, args []string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	dataDir := dataDirFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, ln, *dataDir, log)
+}
+
+// serve runs the service on ln until ctx ends, then shuts down in order:
+// HTTP first, then the database and the embedded cluster.
+func serve(ctx context.Context, ln net.Listener, dataDir string, log *slog.Logger) error {
+	start := time.Now()
+	db, err := openDatabase(ctx, dataDir, true, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer db.Close()
+
+	idx := &locate.Index{}
+	if err := reloadSnapshot(ctx, db.DB, idx, log); err != nil {
+		ln.Close()
+		return err
+	}
+	go db.ListenGridVersions(ctx, func() {
+		if err := reloadSnapshot(ctx, db.DB, idx, log); err != nil {
+			log.Error("grid snapshot reload failed", "err", err)
+		}
+	}, log)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := httpapi.New(httpapi.Config{Store: db.DB, Index: idx, Registry: reg, Logger: log, OpenAPI: api.OpenAPI})
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("citygrid serving", "addr", "http://"+ln.Addr().String(), "ready_in", time.Since(start).Round(time.Millisecond))
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// reloadSnapshot builds a snapshot of the active grid version and swaps it in.
+func reloadSnapshot(ctx context.Context, db *postgres.DB, idx *locate.Index, log *slog.Logger) error {
+	start := time.Now()
+	m, err := db.ActiveModel(ctx)
+	if err != nil {
+		return err
+	}
+	if cur := idx.Current(); cur != nil && cur.Version.ID == m.Version.ID {
+		return nil
+	}
+	s, err := locate.Build(m)
+	if err != nil {
+		return err
+	}
+	idx.Swap(s)
+	log.Info("grid snapshot loaded", "grid_version", m.Version.ID, "cells", len(s.Cells), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}

@@ -1,0 +1,118 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/labstack/echo/v4"
+)
+
+// Problem is an RFC 9457 problem detail.
+type Problem struct {
+	Type     string   `json:"type"`
+	Title    string   `json:"title"`
+	Status   int      `json:"status"`
+	Detail   string   `json:"detail,omitempty"`
+	Instance string   `json:"instance,omitempty"`
+	Errors   []string `json:"errors,omitempty"`
+}
+
+// statusOf maps a domain error kind to its HTTP status: the one place
+// where that decision is made.
+func statusOf(kind string) int {
+	switch kind {
+	case grid.Invalid:
+		return http.StatusBadRequest
+	case grid.NotFound:
+		return http.StatusNotFound
+	case grid.Conflict:
+		return http.StatusConflict
+	case grid.Unauthorized:
+		return http.StatusUnauthorized
+	case grid.Forbidden:
+		return http.StatusForbidden
+	case grid.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// problemType names each kind with a stable URI reference.
+func problemType(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "/problems/invalid-request"
+	case http.StatusNotFound:
+		return "/problems/not-found"
+	case http.StatusConflict:
+		return "/problems/conflict"
+	case http.StatusUnauthorized:
+		return "/problems/unauthorized"
+	case http.StatusForbidden:
+		return "/problems/forbidden"
+	case http.StatusMethodNotAllowed:
+		return "/problems/method-not-allowed"
+	case http.StatusRequestEntityTooLarge:
+		return "/problems/too-large"
+	case http.StatusServiceUnavailable:
+		return "/problems/unavailable"
+	case http.StatusUnsupportedMediaType:
+		return "/problems/unsupported-media-type"
+	}
+	if status >= 500 {
+		return "/problems/internal"
+	}
+	return "about:blank"
+}
+
+// errorHandler turns every error into problem+json. Internal errors are
+// logged with the request id; the client sees no internals.
+func (s *Server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	p := Problem{Instance: c.Request().URL.Path}
+	var he *echo.HTTPError
+	var ge *grid.Error
+	switch {
+	case errors.As(err, &ge):
+		p.Status = statusOf(ge.Kind)
+		p.Detail = ge.Message
+		p.Errors = ge.Details
+	case errors.As(err, &he):
+		p.Status = he.Code
+		if m, ok := he.Message.(string); ok {
+			p.Detail = m
+		} else {
+			p.Detail = http.StatusText(he.Code)
+		}
+		if he.Code == http.StatusRequestEntityTooLarge {
+			p.Detail = "request body too large"
+		}
+	default:
+		p.Status = http.StatusInternalServerError
+	}
+	if p.Status >= 500 && p.Status != http.StatusServiceUnavailable {
+		s.log.Error("request failed", slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+			slog.String("path", c.Request().URL.Path), slog.Any("err", err))
+		p.Detail = "internal error; the request id is in the X-Request-Id header"
+	}
+	p.Type = problemType(p.Status)
+	p.Title = http.StatusText(p.Status)
+	b, _ := json.Marshal(p)
+	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
+	c.Response().WriteHeader(p.Status)
+	if c.Request().Method != http.MethodHead {
+		_, _ = c.Response().Write(b)
+	}
+}
+
+// invalid builds a 400 naming the bad field.
+func invalid(field, format string, args ...any) error {
+	e := grid.Errorf(grid.Invalid, format, args...)
+	e.Message = field + ": " + e.Message
+	return e
+}

@@ -1,0 +1,150 @@
+// Package httpapi is the HTTP adapter: echo handlers, DTOs, the one error
+// handler, metrics. It reaches the database only through the domain's
+// interfaces and the jurisdiction index.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/locate"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Config is what the server needs; cmd wires it.
+type Config struct {
+	Store    grid.GridStore
+	Index    *locate.Index
+	Registry *prometheus.Registry // nil: a private one
+	Logger   *slog.Logger
+	OpenAPI  []byte
+	// BodyLimit caps request bodies (default 64 MiB: a 100,000-point batch fits).
+	BodyLimit string
+}
+
+// Server is the HTTP face of citygrid.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	echo *echo.Echo
+	reg  *prometheus.Registry
+
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// New builds the server and its routes.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.BodyLimit == "" {
+		cfg.BodyLimit = "64M"
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, echo: echo.New()}
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "citygrid_http_requests_total", Help: "HTTP requests by route and status.",
+	}, []string{"method", "route", "status"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "citygrid_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"method", "route"})
+	s.reg.MustRegister(s.requests, s.latency)
+	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "citygrid_grid_version", Help: "The grid version the jurisdiction index serves (0: none).",
+	}, func() float64 {
+		if snap := s.cfg.Index.Current(); snap != nil {
+			return float64(snap.Version.ID)
+		}
+		return 0
+	}))
+
+	e := s.echo
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.Use(middleware.RequestID())
+	e.Use(s.observe)
+	e.Use(middleware.Recover())
+	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
+	e.GET("/api/openapi.yaml", s.openapi)
+	e.GET("/v1/grid/versions", s.gridVersions)
+	e.GET("/v1/grid/cells/:code", s.gridCell)
+	return s
+}
+
+// Handler is the server's http.Handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Routes lists "METHOD path" of every route, for the contract test.
+func (s *Server) Routes() []string {
+	var out []string
+	for _, r := range s.echo.Routes() {
+		out = append(out, r.Method+" "+r.Path)
+	}
+	return out
+}
+
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		s.requests.WithLabelValues(c.Request().Method, route, strconv.Itoa(c.Response().Status)).Inc()
+		s.latency.WithLabelValues(c.Request().Method, route).Observe(time.Since(start).Seconds())
+		return nil
+	}
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+type readiness struct {
+	Status      string `json:"status"` // ready, degraded or unavailable
+	Database    string `json:"database"`
+	GridVersion int64  `json:"grid_version"`
+	Cells       int    `json:"cells"`
+}
+
+// readyz: ready when the database answers and a grid snapshot is loaded;
+// degraded (still 200: locate answers from the snapshot) when only the
+// database is down; 503 without a snapshot.
+func (s *Server) readyz(c echo.Context) error {
+	r := readiness{Status: "ready", Database: "ok"}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Store.Ping(ctx); err != nil {
+		r.Database, r.Status = "unreachable", "degraded"
+	}
+	snap := s.cfg.Index.Current()
+	if snap == nil {
+		r.Status = "unavailable"
+		return c.JSON(http.StatusServiceUnavailable, r)
+	}
+	r.GridVersion, r.Cells = snap.Version.ID, len(snap.Cells)
+	return c.JSON(http.StatusOK, r)
+}
+
+func (s *Server) openapi(c echo.Context) error {
+	return c.Blob(http.StatusOK, "application/yaml", s.cfg.OpenAPI)
+}

@@ -1,0 +1,136 @@
+// Package locate is the jurisdiction index: an immutable snapshot of one
+// grid version — cells, communities, towns and zones in an R-tree with exact
+// point-in-polygon — swapped atomically when the active version changes.
+//
+// Points on shared edges and vertices: a point covered by several cells
+// (boundary included) belongs to the one with the smallest code. Every point
+// of the city so resolves to exactly one cell; points outside to none.
+package locate
+
+import (
+	"sort"
+	"sync/atomic"
+
+	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/planar"
+	"github.com/tidwall/rtree"
+)
+
+// Snapshot is an immutable index of one grid version. Safe for concurrent use.
+type Snapshot struct {
+	Version     grid.Version
+	Cells       []grid.Cell // sorted by code
+	communities map[string]*grid.Community
+	towns       map[string]*grid.Town
+	Zones       []grid.Zone
+	cellTree    rtree.RTreeG[int32]
+	zoneTree    rtree.RTreeG[int32]
+	cellIndex   map[string]int32
+}
+
+// Place is where a point lies: its cell, community, town and zones.
+type Place struct {
+	Cell      *grid.Cell
+	Community *grid.Community
+	Town      *grid.Town
+}
+
+// Build indexes a grid model. The model is not modified.
+func Build(m *grid.Model) (*Snapshot, error) {
+	c := m.City
+	s := &Snapshot{
+		Version:     m.Version,
+		Cells:       append([]grid.Cell(nil), c.Cells...),
+		Zones:       append([]grid.Zone(nil), c.Zones...),
+		communities: make(map[string]*grid.Community, len(c.Communities)),
+		towns:       make(map[string]*grid.Town, len(c.Towns)),
+		cellIndex:   make(map[string]int32, len(c.Cells)),
+	}
+	sort.Slice(s.Cells, func(i, j int) bool { return s.Cells[i].Code < s.Cells[j].Code })
+	for i := range c.Towns {
+		t := c.Towns[i]
+		s.towns[t.Code] = &t
+	}
+	for i := range c.Communities {
+		m := c.Communities[i]
+		s.communities[m.Code] = &m
+	}
+	for i := range s.Cells {
+		x := &s.Cells[i]
+		if _, ok := s.communities[x.CommunityCode]; !ok {
+			return nil, grid.Errorf(grid.Invalid, "cell %s: community %s is not in the grid", x.Code, x.CommunityCode)
+		}
+		if _, ok := s.towns[x.TownCode]; !ok {
+			return nil, grid.Errorf(grid.Invalid, "cell %s: town %s is not in the grid", x.Code, x.TownCode)
+		}
+		b := x.Geometry.Bound()
+		s.cellTree.Insert(b.Min, b.Max, int32(i))
+		s.cellIndex[x.Code] = int32(i)
+	}
+	for i := range s.Zones {
+		b := s.Zones[i].Geometry.Bound()
+		s.zoneTree.Insert(b.Min, b.Max, int32(i))
+	}
+	return s, nil
+}
+
+// CellIndex finds the cell containing p (WGS84), by the smallest-code rule
+// on shared boundaries; -1 when p is outside every cell.
+func (s *Snapshot) CellIndex(p orb.Point) int {
+	best := int32(-1)
+	s.cellTree.Search(p, p, func(_, _ [2]float64, i int32) bool {
+		if (best < 0 || i < best) && planar.MultiPolygonContains(s.Cells[i].Geometry, p) {
+			best = i
+		}
+		return true
+	})
+	return int(best)
+}
+
+// Locate resolves p to its place; ok is false outside the managed area.
+func (s *Snapshot) Locate(p orb.Point) (Place, bool) {
+	i := s.CellIndex(p)
+	if i < 0 {
+		return Place{}, false
+	}
+	c := &s.Cells[i]
+	return Place{Cell: c, Community: s.communities[c.CommunityCode], Town: s.towns[c.TownCode]}, true
+}
+
+// ZonesAt calls fn for every zone covering p (boundary included).
+func (s *Snapshot) ZonesAt(p orb.Point, fn func(z *grid.Zone)) {
+	s.zoneTree.Search(p, p, func(_, _ [2]float64, i int32) bool {
+		if planar.MultiPolygonContains(s.Zones[i].Geometry, p) {
+			fn(&s.Zones[i])
+		}
+		return true
+	})
+}
+
+// CellByCode returns a cell of this snapshot.
+func (s *Snapshot) CellByCode(code string) (*grid.Cell, bool) {
+	i, ok := s.cellIndex[code]
+	if !ok {
+		return nil, false
+	}
+	return &s.Cells[i], true
+}
+
+// Community returns a community of this snapshot.
+func (s *Snapshot) Community(code string) *grid.Community { return s.communities[code] }
+
+// Town returns a town of this snapshot.
+func (s *Snapshot) Town(code string) *grid.Town { return s.towns[code] }
+
+// Index holds the current snapshot; readers never block and see either the
+// old or the new snapshot whole.
+type Index struct {
+	cur atomic.Pointer[Snapshot]
+}
+
+// Current returns the snapshot in force, or nil before the first Swap.
+func (x *Index) Current() *Snapshot { return x.cur.Load() }
+
+// Swap installs s and returns the snapshot it replaced.
+func (x *Index) Swap(s *Snapshot) *Snapshot { return x.cur.Swap(s) }

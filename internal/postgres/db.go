@@ -1,0 +1,110 @@
+// Package postgres is the PostgreSQL/PostGIS adapter: the stores of the grid
+// model, reference data and incidents, migrations, COPY ingest and
+// LISTEN/NOTIFY. It is the only package that speaks SQL.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/migrations"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/tern/v2/migrate"
+)
+
+// DB is the pool every store method runs on.
+type DB struct {
+	pool *pgxpool.Pool
+}
+
+// Open connects a pool to url. Request-path connections run without
+// parallel query workers: they slow short queries on small machines.
+func Open(ctx context.Context, url string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, grid.Errorf(grid.Invalid, "database url: %v", err)
+	}
+	if cfg.ConnConfig.RuntimeParams == nil {
+		cfg.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	cfg.ConnConfig.RuntimeParams["max_parallel_workers_per_gather"] = "0"
+	cfg.ConnConfig.RuntimeParams["application_name"] = "citygrid"
+	if cfg.MaxConns < 8 {
+		cfg.MaxConns = 8
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return &DB{pool: pool}, nil
+}
+
+// Close releases the pool.
+func (db *DB) Close() { db.pool.Close() }
+
+// Pool exposes the pool to tests and benchmarks in this module.
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// Ping reports whether the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.pool.Ping(ctx); err != nil {
+		return &grid.Error{Kind: grid.Unavailable, Message: "database unreachable"}
+	}
+	return nil
+}
+
+// Migrate applies every pending migration, under tern's advisory lock so
+// replicas starting together migrate once.
+func (db *DB) Migrate(ctx context.Context) error {
+	return Migrate(ctx, db.pool)
+}
+
+// Migrate applies the embedded migrations on a connection from pool.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
+	defer wrap(&err, "migrate")
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	m, err := migrate.NewMigrator(ctx, conn.Conn(), "schema_version")
+	if err != nil {
+		return err
+	}
+	sub, err := fs.Sub(migrations.FS, ".")
+	if err != nil {
+		return err
+	}
+	if err := m.LoadMigrations(sub); err != nil {
+		return err
+	}
+	return m.Migrate(ctx)
+}
+
+// wrap gives an error its context, keeping domain errors' kinds.
+func wrap(errp *error, format string, args ...any) {
+	if *errp == nil {
+		return
+	}
+	var ge *grid.Error
+	if errors.As(*errp, &ge) {
+		return
+	}
+	*errp = fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), *errp)
+}
+
+// isUnavailable reports connection-level failures, which callers see as 503.
+func isUnavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code[:2] == "08" || pgErr.Code[:2] == "57"
+	}
+	return pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded)
+}
+
+func notFound(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

@@ -1,0 +1,97 @@
+-- Incidents, partitioned by month of occurrence, and their lifecycle trail.
+CREATE SEQUENCE incident_id_seq AS bigint;
+
+CREATE TABLE incident (
+    id              bigint NOT NULL DEFAULT nextval('incident_id_seq'),
+    occurred_at     timestamptz NOT NULL,
+    received_at     timestamptz NOT NULL DEFAULT now(),
+    category        text NOT NULL REFERENCES category (code),
+    geom            geometry(Point, 4326) NOT NULL,
+    h3              bigint NOT NULL,           -- H3 cell, resolution 10
+    source          text NOT NULL CHECK (source IN ('collector', 'camera', 'hotline', 'app', 'sensor', 'other')),
+    description     text NOT NULL DEFAULT '',
+    external_id     text CHECK (external_id <> ''),
+    status          text NOT NULL CHECK (status IN ('collected', 'registered', 'dispatched', 'handled', 'closed', 'evaluated', 'cancelled', 'parked')),
+    cell_code       text NOT NULL,
+    community_code  text NOT NULL,
+    town_code       text NOT NULL,
+    department_code text NOT NULL REFERENCES department (code),
+    rule_id         bigint,
+    grid_version    bigint NOT NULL REFERENCES grid_version (id),
+    deadline        timestamptz NOT NULL,
+    registered_at   timestamptz,
+    dispatched_at   timestamptz,
+    handled_at      timestamptz,
+    closed_at       timestamptz,
+    reworks         integer NOT NULL DEFAULT 0 CHECK (reworks >= 0),
+    extensions      integer NOT NULL DEFAULT 0 CHECK (extensions >= 0),
+    supervised      boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (id, occurred_at)
+) PARTITION BY RANGE (occurred_at);
+ALTER SEQUENCE incident_id_seq OWNED BY incident.id;
+
+CREATE INDEX incident_geom ON incident USING gist (geom);
+CREATE INDEX incident_id ON incident (id);
+CREATE INDEX incident_cat_time ON incident (category, occurred_at);
+CREATE INDEX incident_cell ON incident (cell_code, occurred_at);
+CREATE INDEX incident_status ON incident (status, deadline);
+
+CREATE TABLE incident_default PARTITION OF incident DEFAULT;
+
+-- Creates the monthly partitions covering [from, to); idempotent.
+CREATE FUNCTION citygrid_ensure_partitions(from_ts timestamptz, to_ts timestamptz) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    m date := date_trunc('month', from_ts AT TIME ZONE 'UTC')::date;
+    n integer := 0;
+    name text;
+BEGIN
+    WHILE m < to_ts AT TIME ZONE 'UTC' LOOP
+        name := format('incident_%s', to_char(m, 'YYYYMM'));
+        IF to_regclass(name) IS NULL THEN
+            EXECUTE format('CREATE TABLE %I PARTITION OF incident FOR VALUES FROM (%L) TO (%L)',
+                           name, (m::timestamp AT TIME ZONE 'UTC'), ((m + interval '1 month')::timestamp AT TIME ZONE 'UTC'));
+            n := n + 1;
+        END IF;
+        m := (m + interval '1 month')::date;
+    END LOOP;
+    RETURN n;
+END $$;
+
+SELECT citygrid_ensure_partitions(date_trunc('month', now()) - interval '24 months',
+                                  date_trunc('month', now()) + interval '13 months');
+
+-- Retrying a create with the same external id returns the first incident.
+-- A unique index on the partitioned table would have to include the
+-- partition key, so the key lives in its own table.
+CREATE TABLE incident_key (
+    external_id text PRIMARY KEY,
+    incident_id bigint NOT NULL,
+    occurred_at timestamptz NOT NULL
+);
+
+CREATE TABLE incident_event (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    incident_id bigint NOT NULL,
+    at          timestamptz NOT NULL DEFAULT now(),
+    action      text NOT NULL,
+    from_status text,
+    to_status   text NOT NULL,
+    actor       text NOT NULL DEFAULT '',
+    note        text NOT NULL DEFAULT ''
+);
+CREATE INDEX incident_event_incident ON incident_event (incident_id, id);
+
+-- H3 rollups for heatmaps: per day (UTC+8), category and resolution-9 cell,
+-- kept exact on every write.
+CREATE TABLE h3_rollup (
+    day      date NOT NULL,
+    category text NOT NULL,
+    h3       bigint NOT NULL,
+    n        integer NOT NULL CHECK (n >= 0),
+    PRIMARY KEY (day, category, h3)
+);
+
+---- create above / drop below ----
+DROP TABLE h3_rollup, incident_event, incident_key, incident;
+DROP FUNCTION citygrid_ensure_partitions;
