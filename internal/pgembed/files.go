@@ -139,6 +139,14 @@ func postmasterAlive(pid int, clusterDir string) bool {
 		return false
 	}
 	proc := filepath.Join("/proc", strconv.Itoa(pid))
+	if stat, err := os.ReadFile(filepath.Join(proc, "stat")); err == nil {
+		// "pid (comm) S ...": a zombie is dead but not yet reaped.
+		if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && i+2 < len(stat) {
+			if st := stat[i+2]; st == 'Z' || st == 'X' {
+				return false
+			}
+		}
+	}
 	if comm, err := os.ReadFile(filepath.Join(proc, "comm")); err == nil {
 		name := strings.TrimSpace(string(comm))
 		if name != "postgres" && name != "postmaster" {

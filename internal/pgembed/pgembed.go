@@ -140,6 +140,11 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	}
 	if running {
 		err = c.attach(ctx, pf, o.Port)
+		if errors.Is(err, errPostmasterGone) {
+			c.log.Info("the running postmaster exited while attaching; starting the cluster", "pid", pf.pid)
+			c.pid, c.port, c.socketDir = 0, 0, ""
+			err = c.start(ctx, o.Port)
+		}
 	} else {
 		err = c.start(ctx, o.Port)
 	}
@@ -295,6 +300,7 @@ func (c *Cluster) start(ctx context.Context, wantPort int) error {
 
 	t0 := time.Now()
 	freshPort := false
+	shmemWaits := 0
 	for attempt := 1; ; attempt++ {
 		port := wantPort
 		if port == 0 {
@@ -318,12 +324,24 @@ func (c *Cluster) start(ctx context.Context, wantPort int) error {
 		if errors.As(err, &ce) {
 			ce.log = tail
 		}
-		if wantPort == 0 && attempt < startAttempts && bindFailed(tail) && ctx.Err() == nil {
+		switch {
+		case ctx.Err() != nil:
+		case wantPort == 0 && attempt < startAttempts && bindFailed(tail):
 			c.log.Warn("port taken; retrying with another", "port", port, "attempt", attempt)
 			freshPort = true
-			if os.Remove(c.pidPath()) == nil {
-				removeStaleSockets(c.socketDir)
+			c.cleanAfterFailedStart()
+			continue
+		case shmemBusy(tail) && shmemWaits < 40:
+			// Backends of a crashed postmaster still hold its shared memory;
+			// they exit on their own within moments.
+			shmemWaits++
+			c.log.Warn("shared memory of a previous postmaster still in use; waiting", "wait", shmemWaits)
+			c.cleanAfterFailedStart()
+			select {
+			case <-ctx.Done():
+			case <-time.After(250 * time.Millisecond):
 			}
+			attempt--
 			continue
 		}
 		return err
@@ -343,6 +361,22 @@ func (c *Cluster) start(ctx context.Context, wantPort int) error {
 	c.log.Info("started cluster", "pid", c.pid, "port", c.port, "socket_dir", c.socketDir,
 		"fast", c.fast, "took", time.Since(t0).Round(time.Millisecond))
 	return nil
+}
+
+// cleanAfterFailedStart removes what a postmaster that failed to start may
+// have left behind before the next attempt.
+func (c *Cluster) cleanAfterFailedStart() {
+	if pf, err := readPidFile(c.pidPath()); err == nil && postmasterAlive(pf.pid, c.clusterDir) {
+		return
+	}
+	os.Remove(c.pidPath())
+	removeStaleSockets(c.socketDir)
+}
+
+// shmemBusy tells from the server log whether processes of a previous
+// postmaster still hold the cluster's shared memory.
+func shmemBusy(log string) bool {
+	return strings.Contains(log, "pre-existing shared memory block")
 }
 
 // bindFailed tells from the server log whether the start failed because the
@@ -430,6 +464,9 @@ func appendInclude(conf string, a *account) error {
 	return a.writeFile(conf, []byte(s), 0o600)
 }
 
+// errPostmasterGone: the postmaster exited while we waited for it.
+var errPostmasterGone = errors.New("postmaster exited")
+
 // waitReady connects until the server answers or ctx ends.
 func (c *Cluster) waitReady(ctx context.Context) error {
 	cfg, err := pgx.ParseConfig(c.ConnStringFor("postgres"))
@@ -446,6 +483,10 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 			if err == nil {
 				return nil
 			}
+		}
+		if c.pid > 0 && !postmasterAlive(c.pid, c.clusterDir) {
+			return &cmdError{cmd: "connect to " + c.where(), err: fmt.Errorf("%w (last error: %v)", errPostmasterGone, err),
+				log: logTail(c.clusterDir, -1)}
 		}
 		select {
 		case <-ctx.Done():
@@ -550,8 +591,8 @@ func (c *Cluster) Stop(ctx context.Context) error {
 		return err
 	}
 	defer release()
-	if pf, err := readPidFile(c.pidPath()); err != nil || pf.pid != c.pid {
-		// Already stopped, or stopped and started again by someone else.
+	if pf, err := readPidFile(c.pidPath()); err != nil || pf.pid != c.pid || !postmasterAlive(pf.pid, c.clusterDir) {
+		// Already stopped (or crashed), or stopped and started again by someone else.
 		c.stopped = true
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -221,7 +222,26 @@ func TestLifecycle(t *testing.T) {
 	if !c6.Owned() {
 		t.Fatal("start over a stale pid file (reused PID): Owned() = false")
 	}
+
+	// A crashed postmaster (SIGKILL) is recovered by the next Start, and the
+	// crashed cluster's Stop is a no-op.
+	if err := syscall.Kill(c6.PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); postmasterAlive(c6.PID(), c6.Dir()) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	c7 := start(t, opts)
+	if !c7.Owned() || c7.PID() == c6.PID() {
+		t.Fatalf("start after a crash: owned=%v pid=%d (crashed pid %d)", c7.Owned(), c7.PID(), c6.PID())
+	}
 	stop(t, c6)
+	conn7 := connect(t, c7.ConnString())
+	if n := queryInt(t, conn7, "SELECT count(*) FROM place"); n != 1 {
+		t.Fatalf("after crash: %d rows", n)
+	}
+	conn7.Close(ctx)
+	stop(t, c7)
 }
 
 func writeStalePid(t *testing.T, c *Cluster, pid int) {
