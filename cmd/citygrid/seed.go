@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/citygrid/citygrid/geodata"
@@ -99,16 +101,37 @@ func seedIncidents(ctx context.Context, db *postgres.DB, n int, seed int64, end 
 		}
 		errc <- err
 	}()
-	written := 0
-	var werr error
-	for b := range batches {
-		if werr != nil {
-			continue
-		}
-		if werr = db.CopyIncidents(ctx, b); werr == nil {
-			written += len(b)
-		}
+	// Two writers: while one batch is in COPY, the other updates rollups.
+	var (
+		mu      sync.Mutex
+		written int
+		werr    error
+		wg      sync.WaitGroup
+	)
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				mu.Lock()
+				failed := werr != nil
+				mu.Unlock()
+				if failed {
+					continue
+				}
+				slices.SortFunc(b, func(x, y postgres.SeedIncident) int { return x.OccurredAt.Compare(y.OccurredAt) })
+				err := db.CopyIncidents(ctx, b)
+				mu.Lock()
+				if err != nil && werr == nil {
+					werr = err
+				} else if err == nil {
+					written += len(b)
+				}
+				mu.Unlock()
+			}
+		}()
 	}
+	wg.Wait()
 	if err := <-errc; err != nil {
 		return seedStats{}, err
 	}

@@ -37,7 +37,6 @@ type locator struct {
 	rings  [][][2]int64
 	x0, y0 int64
 	size   int64
-	nx, ny int64
 	cells  map[int64][]int
 }
 
@@ -352,6 +351,7 @@ func write(dir string, w *world, cityRing [][2]int64, townRings, commRings, cell
 		return err
 	}
 	fs = fs[:0]
+	sort.Slice(facs, func(a, b int) bool { return facs[a].code < facs[b].code })
 	for _, f := range facs {
 		props := map[string]any{"code": f.code, "name": f.name, "kind": f.kind}
 		for k, v := range f.attrs {

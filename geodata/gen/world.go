@@ -249,22 +249,9 @@ func (w *world) fillHoles(lab []int32) {
 	}
 }
 
-func (w *world) nearestIn(lab []int32, v int32, x, y float64) int32 {
-	best, bd := int32(-1), math.Inf(1)
-	for t := int32(0); t < int32(len(lab)); t++ {
-		if lab[t] != v {
-			continue
-		}
-		cx, cy := w.L.center(t)
-		if d := (cx-x)*(cx-x) + (cy-y)*(cy-y); d < bd {
-			best, bd = t, d
-		}
-	}
-	return best
-}
-
-// buildTowns grows the 19 towns from their seats, tuning each seat's pace
-// until the areas approach their targets.
+// buildTowns grows the 19 towns from their seats, tuning each seat's head
+// start so that the areas come near their targets, then lets the borders
+// meander.
 func (w *world) buildTowns() {
 	L := w.L
 	n := L.ntiles()
@@ -312,7 +299,7 @@ func (w *world) buildTowns() {
 			heads[i] += 0.2 * 1000 * (math.Sqrt(target/math.Pi) - math.Sqrt(got/math.Pi))
 		}
 	}
-	fmt.Println("towns: worst log area ratio", bestWorst)
+	fmt.Printf("towns: every area within ×%.2f of its target\n", math.Exp(bestWorst))
 	w.g.grow(w.cityT, w.inCity, 0, seeds, bestHeads, cost, w.townLab)
 	w.g.meander(w.cityT, w.inCity, 0, w.townLab, seeds, 1500, 8000, 77)
 	groups := byLabel(w.cityT, w.townLab, len(townDefs))

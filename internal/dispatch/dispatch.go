@@ -33,6 +33,7 @@ type Resolver struct {
 	rules []grid.Rule
 	depts map[string]*grid.Department
 	cats  map[string]*grid.Category
+	byCat map[string][]int32 // known category → indexes of the rules whose pattern matches it
 }
 
 // New builds a resolver. Rules naming an unknown department are an Invalid error.
@@ -54,6 +55,14 @@ func New(rules []grid.Rule, depts []grid.Department, cats []grid.Category) (*Res
 			return nil, grid.Errorf(grid.Invalid, "rule %d: bad category pattern %q", x.ID, x.Pattern)
 		}
 	}
+	r.byCat = make(map[string][]int32, len(r.cats))
+	for code := range r.cats {
+		for i := range r.rules {
+			if grid.MatchPattern(r.rules[i].Pattern, code) {
+				r.byCat[code] = append(r.byCat[code], int32(i))
+			}
+		}
+	}
 	return r, nil
 }
 
@@ -67,11 +76,31 @@ func (r *Resolver) Category(code string) (*grid.Category, bool) {
 // true when two matching rules share the top precedence (a data error the
 // tests rule out for the demo city; the lower rule id then wins).
 func (r *Resolver) Resolve(category string, p Place) (d Decision, ok, ambiguous bool) {
+	idx, known := r.byCat[category]
+	if !known {
+		return r.resolveSlow(category, p)
+	}
+	for _, i := range idx {
+		x := &r.rules[i]
+		d, ok, ambiguous = r.consider(x, p, d, ok, ambiguous)
+	}
+	return d, ok, ambiguous
+}
+
+// resolveSlow serves categories the resolver was not built with.
+func (r *Resolver) resolveSlow(category string, p Place) (d Decision, ok, ambiguous bool) {
 	for i := range r.rules {
 		x := &r.rules[i]
-		if !grid.MatchPattern(x.Pattern, category) {
-			continue
+		if grid.MatchPattern(x.Pattern, category) {
+			d, ok, ambiguous = r.consider(x, p, d, ok, ambiguous)
 		}
+	}
+	return d, ok, ambiguous
+}
+
+// consider folds one rule whose pattern matches into the running decision.
+func (r *Resolver) consider(x *grid.Rule, p Place, d Decision, ok, ambiguous bool) (Decision, bool, bool) {
+	{
 		zoneKind, zoneCode, match := "", "", false
 		switch x.Scope {
 		case grid.ScopeCity:
@@ -93,7 +122,7 @@ func (r *Resolver) Resolve(category string, p Place) (d Decision, ok, ambiguous 
 			}
 		}
 		if !match {
-			continue
+			return d, ok, ambiguous
 		}
 		prec := grid.PrecedenceOf(*x, zoneKind)
 		switch {

@@ -11,8 +11,24 @@ import (
 type Calendar struct {
 	Loc      *time.Location
 	Periods  [][2]time.Duration // offsets from midnight, e.g. 08:30–12:00, 13:30–17:30
-	Holidays map[string]bool    // "2026-10-01": no work
-	Workdays map[string]bool    // "2026-10-10": a weekend day that is worked
+	Holidays map[Date]bool      // no work on these days
+	Workdays map[Date]bool      // weekend days that are worked (调休)
+}
+
+// Date is a calendar day.
+type Date struct {
+	Year  int
+	Month time.Month
+	Day   int
+}
+
+// ParseDate reads "2006-01-02".
+func ParseDate(s string) (Date, error) {
+	t, err := time.Parse("2006-01-02", s)
+	if err != nil {
+		return Date{}, Errorf(Invalid, "date %q: want YYYY-MM-DD", s)
+	}
+	return Date{t.Year(), t.Month(), t.Day()}, nil
 }
 
 // DefaultCalendar works 08:30–12:00 and 13:30–17:30 China time, Monday to Friday.
@@ -24,20 +40,23 @@ func DefaultCalendar() *Calendar {
 			{8*time.Hour + 30*time.Minute, 12 * time.Hour},
 			{13*time.Hour + 30*time.Minute, 17*time.Hour + 30*time.Minute},
 		},
-		Holidays: map[string]bool{},
-		Workdays: map[string]bool{},
+		Holidays: map[Date]bool{},
+		Workdays: map[Date]bool{},
 	}
 }
 
 // IsWorkday reports whether the date of t (in the calendar's location) is worked.
 func (c *Calendar) IsWorkday(t time.Time) bool {
 	t = t.In(c.Loc)
-	key := t.Format("2006-01-02")
-	if c.Workdays[key] {
-		return true
-	}
-	if c.Holidays[key] {
-		return false
+	if len(c.Workdays)+len(c.Holidays) > 0 {
+		y, m, d := t.Date()
+		key := Date{y, m, d}
+		if c.Workdays[key] {
+			return true
+		}
+		if c.Holidays[key] {
+			return false
+		}
 	}
 	wd := t.Weekday()
 	return wd != time.Saturday && wd != time.Sunday
@@ -55,8 +74,11 @@ func (c *Calendar) workPerDay() time.Duration {
 // elapsed after start. Time outside working periods does not count.
 func (c *Calendar) AddWorking(start time.Time, d time.Duration) time.Time {
 	t := start.In(c.Loc)
-	periods := append([][2]time.Duration(nil), c.Periods...)
-	sort.Slice(periods, func(i, j int) bool { return periods[i][0] < periods[j][0] })
+	periods := c.Periods
+	if !sort.SliceIsSorted(periods, func(i, j int) bool { return periods[i][0] < periods[j][0] }) {
+		periods = append([][2]time.Duration(nil), periods...)
+		sort.Slice(periods, func(i, j int) bool { return periods[i][0] < periods[j][0] })
+	}
 	for guard := 0; guard < 3660; guard++ {
 		day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, c.Loc)
 		if c.IsWorkday(day) {

@@ -43,9 +43,14 @@ func (p Precedence) Less(q Precedence) bool {
 }
 
 // PrecedenceOf computes a rule's precedence; zoneKind is the kind of the zone
-// the rule matched through ("" for non-zone scopes).
+// the rule matched through ("" for non-zone scopes). A town's fallback rule
+// (属地兜底) ranks below the city default: it owns only what no specific
+// rule does.
 func PrecedenceOf(r Rule, zoneKind string) Precedence {
 	p := Precedence{Scope: ScopeRank(r.Scope), Pattern: PatternSpecificity(r.Pattern), Priority: r.Priority}
+	if r.Fallback {
+		p.Scope = 0
+	}
 	if r.Scope == ScopeZone || r.Scope == ScopeZoneKind {
 		p.ZoneKind = ZoneKindRank(zoneKind)
 	}

@@ -24,10 +24,17 @@ type Snapshot struct {
 	communities map[string]*grid.Community
 	towns       map[string]*grid.Town
 	Zones       []grid.Zone
-	cellTree    rtree.RTreeG[int32]
-	zoneTree    rtree.RTreeG[int32]
+	cellTree    rtree.RTreeG[int32] // bounding boxes, for area queries
+	cellIdx     *polyIndex          // point → cell, the hot path
+	zoneIdx     *polyIndex
 	cellIndex   map[string]int32
+	cellComm    []*grid.Community // by cell index
+	cellTown    []*grid.Town
 }
+
+// BucketDegrees is the side of the lookup grid's buckets (about 50 m):
+// small enough that most urban buckets lie inside one cell.
+const BucketDegrees = 0.0005
 
 // Place is where a point lies: its cell, community, town and zones.
 type Place struct {
@@ -64,20 +71,34 @@ func Build(m *grid.Model) (*Snapshot, error) {
 		if _, ok := s.towns[x.TownCode]; !ok {
 			return nil, grid.Errorf(grid.Invalid, "cell %s: town %s is not in the grid", x.Code, x.TownCode)
 		}
+		s.cellComm = append(s.cellComm, s.communities[x.CommunityCode])
+		s.cellTown = append(s.cellTown, s.towns[x.TownCode])
 		b := x.Geometry.Bound()
 		s.cellTree.Insert(b.Min, b.Max, int32(i))
 		s.cellIndex[x.Code] = int32(i)
 	}
-	for i := range s.Zones {
-		b := s.Zones[i].Geometry.Bound()
-		s.zoneTree.Insert(b.Min, b.Max, int32(i))
+	cells := make([]orb.MultiPolygon, len(s.Cells))
+	for i := range s.Cells {
+		cells[i] = s.Cells[i].Geometry
 	}
+	zones := make([]orb.MultiPolygon, len(s.Zones))
+	for i := range s.Zones {
+		zones[i] = s.Zones[i].Geometry
+	}
+	s.cellIdx = newPolyIndex(cells, BucketDegrees)
+	s.zoneIdx = newPolyIndex(zones, BucketDegrees)
 	return s, nil
 }
 
 // CellIndex finds the cell containing p (WGS84), by the smallest-code rule
 // on shared boundaries; -1 when p is outside every cell.
 func (s *Snapshot) CellIndex(p orb.Point) int {
+	return s.cellIdx.first(p[0], p[1])
+}
+
+// CellIndexBrute is CellIndex by R-tree and orb/planar alone: the plain
+// method the fast index is checked against.
+func (s *Snapshot) CellIndexBrute(p orb.Point) int {
 	best := int32(-1)
 	s.cellTree.Search(p, p, func(_, _ [2]float64, i int32) bool {
 		if (best < 0 || i < best) && planar.MultiPolygonContains(s.Cells[i].Geometry, p) {
@@ -88,24 +109,23 @@ func (s *Snapshot) CellIndex(p orb.Point) int {
 	return int(best)
 }
 
+// CellsIn calls fn for every cell whose bounding box meets b.
+func (s *Snapshot) CellsIn(b orb.Bound, fn func(c *grid.Cell) bool) {
+	s.cellTree.Search(b.Min, b.Max, func(_, _ [2]float64, i int32) bool { return fn(&s.Cells[i]) })
+}
+
 // Locate resolves p to its place; ok is false outside the managed area.
 func (s *Snapshot) Locate(p orb.Point) (Place, bool) {
 	i := s.CellIndex(p)
 	if i < 0 {
 		return Place{}, false
 	}
-	c := &s.Cells[i]
-	return Place{Cell: c, Community: s.communities[c.CommunityCode], Town: s.towns[c.TownCode]}, true
+	return Place{Cell: &s.Cells[i], Community: s.cellComm[i], Town: s.cellTown[i]}, true
 }
 
 // ZonesAt calls fn for every zone covering p (boundary included).
 func (s *Snapshot) ZonesAt(p orb.Point, fn func(z *grid.Zone)) {
-	s.zoneTree.Search(p, p, func(_, _ [2]float64, i int32) bool {
-		if planar.MultiPolygonContains(s.Zones[i].Geometry, p) {
-			fn(&s.Zones[i])
-		}
-		return true
-	})
+	s.zoneIdx.each(p[0], p[1], func(i int) { fn(&s.Zones[i]) })
 }
 
 // CellByCode returns a cell of this snapshot.

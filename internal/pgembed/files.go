@@ -219,15 +219,6 @@ func loadOrCreatePassword(dataDir string) (pw string, created bool, err error) {
 	return pw, true, nil
 }
 
-// readPassword reads DataDir/pg-password; "" when it cannot.
-func readPassword(dataDir string) string {
-	b, err := os.ReadFile(filepath.Join(dataDir, passwordName))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
-
 // freePort asks the kernel for a free loopback TCP port.
 func freePort() (int, error) {
 	for range 10 {
@@ -315,7 +306,9 @@ func settings(port int, socketDir string, fast bool) string {
 	p("# Storage and WAL (SSD).")
 	p("random_page_cost = 1.1")
 	p("effective_io_concurrency = 200")
-	p("wal_buffers = 16MB")
+	p("wal_buffers = 64MB")
+	p("wal_compression = lz4")
+	p("checkpoint_timeout = 15min")
 	p("min_wal_size = 256MB")
 	p("max_wal_size = 4GB")
 	p("checkpoint_completion_target = 0.9")

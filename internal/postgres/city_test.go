@@ -236,7 +236,7 @@ func importDoc(t *testing.T, db *postgres.DB, fc map[string]any, srid int) (grid
 	return db.ImportGrid(ctxT(t), grid.ImportRequest{Source: "test", SRID: srid, Features: feats})
 }
 
-type snapshot struct{ versions, cells, incidents int }
+type snapshot struct{ versions, cells int }
 
 func state(t *testing.T, db *postgres.DB) snapshot {
 	return snapshot{

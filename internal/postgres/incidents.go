@@ -85,7 +85,10 @@ func (db *DB) CopyIncidents(ctx context.Context, batch []SeedIncident) (err erro
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rollup_in"}, []string{"day", "category", "h3", "n"}, pgx.CopyFromRows(rows)); err != nil {
 			return err
 		}
+		// In key order, so concurrent batches lock rollup rows in the same
+		// order and cannot deadlock.
 		_, err := tx.Exec(ctx, `INSERT INTO h3_rollup (day, category, h3, n) SELECT day, category, h3, n FROM rollup_in
+			ORDER BY day, category, h3
 			ON CONFLICT (day, category, h3) DO UPDATE SET n = h3_rollup.n + excluded.n`)
 		return err
 	})
