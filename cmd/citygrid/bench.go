@@ -71,8 +71,7 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		return err
 	}
 	defer db.Close()
-	idx := &locate.Index{}
-	if err := reloadSnapshot(ctx, db.DB, idx, quiet); err != nil {
+	if err := refresh(ctx, locate.NewCatalog(db.DB), quiet); err != nil {
 		return err
 	}
 	cold := time.Since(start)

@@ -13,7 +13,6 @@ import (
 	"github.com/citygrid/citygrid/api"
 	"github.com/citygrid/citygrid/internal/httpapi"
 	"github.com/citygrid/citygrid/internal/locate"
-	"github.com/citygrid/citygrid/internal/postgres"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -43,20 +42,22 @@ func serve(ctx context.Context, ln net.Listener, dataDir string, log *slog.Logge
 	}
 	defer db.Close()
 
-	idx := &locate.Index{}
-	if err := reloadSnapshot(ctx, db.DB, idx, log); err != nil {
+	cat := locate.NewCatalog(db.DB)
+	if err := refresh(ctx, cat, log); err != nil {
 		ln.Close()
 		return err
 	}
+	// Every activation anywhere (NOTIFY), and every reconnect after the
+	// database was away, refreshes the snapshot.
 	go db.ListenGridVersions(ctx, func() {
-		if err := reloadSnapshot(ctx, db.DB, idx, log); err != nil {
-			log.Error("grid snapshot reload failed", "err", err)
+		if err := refresh(ctx, cat, log); err != nil {
+			log.Error("grid snapshot refresh failed; serving the last one", "err", err)
 		}
 	}, log)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := httpapi.New(httpapi.Config{Store: db.DB, Index: idx, Registry: reg, Logger: log, OpenAPI: api.OpenAPI})
+	srv := httpapi.New(httpapi.Config{Store: db.DB, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	log.Info("citygrid serving", "addr", "http://"+ln.Addr().String(), "ready_in", time.Since(start).Round(time.Millisecond))
 
@@ -76,21 +77,16 @@ func serve(ctx context.Context, ln net.Listener, dataDir string, log *slog.Logge
 	return nil
 }
 
-// reloadSnapshot builds a snapshot of the active grid version and swaps it in.
-func reloadSnapshot(ctx context.Context, db *postgres.DB, idx *locate.Index, log *slog.Logger) error {
+// refresh swaps in the snapshot of the active grid version if it changed.
+func refresh(ctx context.Context, cat *locate.Catalog, log *slog.Logger) error {
 	start := time.Now()
-	m, err := db.ActiveModel(ctx)
+	swapped, err := cat.Refresh(ctx)
 	if err != nil {
 		return err
 	}
-	if cur := idx.Current(); cur != nil && cur.Version.ID == m.Version.ID {
-		return nil
+	if swapped {
+		s := cat.Current()
+		log.Info("grid snapshot loaded", "grid_version", s.Version.ID, "cells", len(s.Cells), "took", time.Since(start).Round(time.Millisecond))
 	}
-	s, err := locate.Build(m)
-	if err != nil {
-		return err
-	}
-	idx.Swap(s)
-	log.Info("grid snapshot loaded", "grid_version", m.Version.ID, "cells", len(s.Cells), "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -18,6 +18,8 @@ type GridStore interface {
 	Cell(ctx context.Context, version int64, code string) (Cell, error)
 	// ActiveModel loads the whole active grid model with its reference data.
 	ActiveModel(ctx context.Context) (*Model, error)
+	// Model loads the grid model of one version (NotFound if none).
+	Model(ctx context.Context, version int64) (*Model, error)
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 }

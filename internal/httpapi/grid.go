@@ -75,7 +75,7 @@ func (s *Server) gridCell(c echo.Context) error {
 	}
 	out := cellDTO{Code: cell.Code, Name: cell.Name, Community: codeName{Code: cell.CommunityCode},
 		Town: codeName{Code: cell.TownCode}, GridVersion: version, CRS: crs.String()}
-	if snap := s.cfg.Index.Current(); snap != nil && (version == 0 || version == snap.Version.ID) {
+	if snap := s.cfg.Catalog.Current(); snap != nil && (version == 0 || version == snap.Version.ID) {
 		out.GridVersion = snap.Version.ID
 		if m := snap.Community(cell.CommunityCode); m != nil {
 			out.Community.Name = m.Name

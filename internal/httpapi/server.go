@@ -21,7 +21,7 @@ import (
 // Config is what the server needs; cmd wires it.
 type Config struct {
 	Store    grid.GridStore
-	Index    *locate.Index
+	Catalog  *locate.Catalog
 	Registry *prometheus.Registry // nil: a private one
 	Logger   *slog.Logger
 	OpenAPI  []byte
@@ -36,6 +36,7 @@ type Server struct {
 	echo *echo.Echo
 	reg  *prometheus.Registry
 
+	views    views
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 }
@@ -63,7 +64,7 @@ func New(cfg Config) *Server {
 	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "citygrid_grid_version", Help: "The grid version the jurisdiction index serves (0: none).",
 	}, func() float64 {
-		if snap := s.cfg.Index.Current(); snap != nil {
+		if snap := s.cfg.Catalog.Current(); snap != nil {
 			return float64(snap.Version.ID)
 		}
 		return 0
@@ -75,12 +76,19 @@ func New(cfg Config) *Server {
 	e.Use(middleware.RequestID())
 	e.Use(s.observe)
 	e.Use(middleware.Recover())
-	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit: cfg.BodyLimit,
+		// The locate batch reads and limits its own body, to say which
+		// field was too large.
+		Skipper: func(c echo.Context) bool { return c.Path() == "/v1/locate" },
+	}))
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
 	e.GET("/api/openapi.yaml", s.openapi)
+	e.GET("/v1/locate", s.getLocate)
+	e.POST("/v1/locate", s.postLocate)
 	e.GET("/v1/grid/versions", s.gridVersions)
 	e.GET("/v1/grid/cells/:code", s.gridCell)
 	return s
@@ -136,7 +144,7 @@ func (s *Server) readyz(c echo.Context) error {
 	if err := s.cfg.Store.Ping(ctx); err != nil {
 		r.Database, r.Status = "unreachable", "degraded"
 	}
-	snap := s.cfg.Index.Current()
+	snap := s.cfg.Catalog.Current()
 	if snap == nil {
 		r.Status = "unavailable"
 		return c.JSON(http.StatusServiceUnavailable, r)

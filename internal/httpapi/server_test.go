@@ -31,17 +31,11 @@ func newFixture(t *testing.T) *fixture {
 	db := pgtest.New(t, pgtest.Demo)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	m, err := db.ActiveModel(ctx)
-	if err != nil {
+	cat := locate.NewCatalog(db)
+	if _, err := cat.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := locate.Build(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx := &locate.Index{}
-	idx.Swap(snap)
-	s := httpapi.New(httpapi.Config{Store: db, Index: idx, OpenAPI: api.OpenAPI})
+	s := httpapi.New(httpapi.Config{Store: db, Catalog: cat, OpenAPI: api.OpenAPI})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, db: db, api: s}
@@ -119,7 +113,7 @@ func TestHealthAndReadiness(t *testing.T) {
 func TestReadinessWithoutSnapshot(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t, pgtest.Empty)
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Store: db, Index: &locate.Index{}, OpenAPI: api.OpenAPI}).Handler())
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Store: db, Catalog: locate.NewCatalog(db), OpenAPI: api.OpenAPI}).Handler())
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/readyz")
 	if err != nil {

@@ -21,6 +21,13 @@ import (
 type Snapshot struct {
 	Version     grid.Version
 	Cells       []grid.Cell // sorted by code
+	Towns       []grid.Town
+	Communities []grid.Community
+	// Reference data read in the same transaction as the grid, so rules
+	// and places never come from different moments.
+	Rules       []grid.Rule
+	Departments []grid.Department
+	Categories  []grid.Category
 	communities map[string]*grid.Community
 	towns       map[string]*grid.Town
 	Zones       []grid.Zone
@@ -50,6 +57,11 @@ func Build(m *grid.Model) (*Snapshot, error) {
 		Version:     m.Version,
 		Cells:       append([]grid.Cell(nil), c.Cells...),
 		Zones:       append([]grid.Zone(nil), c.Zones...),
+		Towns:       c.Towns,
+		Communities: c.Communities,
+		Rules:       c.Rules,
+		Departments: c.Departments,
+		Categories:  c.Categories,
 		communities: make(map[string]*grid.Community, len(c.Communities)),
 		towns:       make(map[string]*grid.Town, len(c.Towns)),
 		cellIndex:   make(map[string]int32, len(c.Cells)),

@@ -250,18 +250,28 @@ func scanMulti(b []byte) (orb.MultiPolygon, error) {
 }
 
 // ActiveModel loads the active grid version with every reference table.
-func (db *DB) ActiveModel(ctx context.Context) (m *grid.Model, err error) {
-	defer wrap(&err, "ActiveModel")
+func (db *DB) ActiveModel(ctx context.Context) (*grid.Model, error) {
+	return db.Model(ctx, 0)
+}
+
+// Model loads one grid version (0: the active one) with every reference
+// table, in one consistent read.
+func (db *DB) Model(ctx context.Context, version int64) (m *grid.Model, err error) {
+	defer wrap(&err, "Model(%d)", version)
 	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, db.classify(err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // read-only
 	m = &grid.Model{City: &grid.City{}}
-	err = tx.QueryRow(ctx, `SELECT id, created_at, activated_at, active, source, note FROM grid_version WHERE active`).
+	err = tx.QueryRow(ctx, `SELECT id, created_at, activated_at, active, source, note FROM grid_version
+		WHERE id = $1 OR ($1 = 0 AND active)`, version).
 		Scan(&m.Version.ID, &m.Version.CreatedAt, &m.Version.ActivatedAt, &m.Version.Active, &m.Version.Source, &m.Version.Note)
-	if notFound(err) {
+	if notFound(err) && version == 0 {
 		return nil, grid.Errorf(grid.Unavailable, "no active grid version")
+	}
+	if notFound(err) {
+		return nil, grid.Errorf(grid.NotFound, "no grid version %d", version)
 	}
 	if err != nil {
 		return nil, db.classify(err)
