@@ -8,6 +8,7 @@ import (
 	"github.com/citygrid/citygrid/geodata"
 	"github.com/citygrid/citygrid/internal/dispatch"
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/intake"
 	"github.com/citygrid/citygrid/internal/locate"
 )
 
@@ -23,7 +24,7 @@ func BenchmarkSeedAssign(b *testing.B) {
 		b.Fatal(err)
 	}
 	end := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	a := &assigner{snap: snap, res: res, cal: grid.DefaultCalendar(), end: end, rng: rand.New(rand.NewPCG(1, 2))}
+	a := &seeder{in: intake.Assigner{Snap: snap, Res: res, Cal: grid.DefaultCalendar()}, end: end, rng: rand.New(rand.NewPCG(1, 2))}
 	b.ResetTimer()
 	n := 0
 	err = geodata.SynthIncidents(city, b.N, end, 1, func(si geodata.SynthIncident) error {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -45,7 +46,12 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	n := fs.Int("incidents", 1_000_000, "incidents to seed for the ingest row")
 	keep := fs.String("data-dir", "", "data directory for the benchmark cluster (default: a fresh temporary one)")
+	only := fs.String("only", "", "comma list of rows to run: "+strings.Join(benchRowNames, ", ")+" (default: all; the database starts either way)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	sel, err := parseOnly(*only)
+	if err != nil {
 		return err
 	}
 	quiet := slog.New(slog.DiscardHandler)
@@ -71,14 +77,30 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		return err
 	}
 	defer db.Close()
-	if err := refresh(ctx, locate.NewCatalog(db.DB), quiet); err != nil {
+	cat := locate.NewCatalog(db.DB)
+	if err := refresh(ctx, cat, quiet); err != nil {
 		return err
 	}
 	cold := time.Since(start)
-	rows = append(rows, benchRow{"cold start to ready (initdb, migrate, demo city, snapshot)",
-		cold.Round(time.Millisecond).String(), "—", "—", "≤ 60s", yesNo(cold <= time.Minute)})
-	if os.Getenv("DATABASE_URL") != "" {
-		rows[0].Workload = "start to ready on DATABASE_URL (migrate, demo city if empty, snapshot)"
+	if sel("cold") {
+		r := benchRow{"cold start to ready (initdb, migrate, demo city, snapshot)",
+			cold.Round(time.Millisecond).String(), "—", "—", "≤ 60s", yesNo(cold <= time.Minute)}
+		if os.Getenv("DATABASE_URL") != "" {
+			r.Workload = "start to ready on DATABASE_URL (migrate, demo city if empty, snapshot)"
+		}
+		rows = append(rows, r)
+	}
+
+	// Locating, before seeding: the 1 M-row COPY leaves autovacuum busy on
+	// the same cores.
+	lr, err := benchLocate(ctx, db.DB, cat, benchLocateScale, sel, os.Stderr)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, lr...)
+	if !sel("seed") {
+		printBench(out, rows)
+		return nil
 	}
 
 	// Seeding: generation, assignment, H3, deadline, COPY and rollups, against

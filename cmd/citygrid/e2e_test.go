@@ -108,6 +108,7 @@ type versions struct {
 
 type ready struct {
 	Status      string
+	Database    string
 	GridVersion int64 `json:"grid_version"`
 	Cells       int
 }
@@ -133,20 +134,8 @@ func TestServeImportRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fc := geojson.NewFeatureCollection()
-	for _, c := range city.Cells {
-		f := geojson.NewFeature(c.Geometry)
-		f.Properties["code"], f.Properties["name"] = c.Code, c.Name+"（新）"
-		fc.Append(f)
-	}
-	b, err := fc.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
 	file := filepath.Join(t.TempDir(), "cells.geojson")
-	if err := os.WriteFile(file, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeDemoCells(t, file, "（新）")
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -183,6 +172,29 @@ func TestServeImportRestart(t *testing.T) {
 	getJSON(t, s.url+"/v1/grid/cells/"+city.Cells[0].Code, &cell)
 	if !strings.HasSuffix(cell.Name, "（新）") {
 		t.Errorf("cell name after restart: %q, want the imported one", cell.Name)
+	}
+}
+
+// writeDemoCells writes the demo city's cells as an import file, each name
+// followed by suffix.
+func writeDemoCells(t *testing.T, file, suffix string) {
+	t.Helper()
+	city, err := geodata.Linhai()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := geojson.NewFeatureCollection()
+	for _, c := range city.Cells {
+		f := geojson.NewFeature(c.Geometry)
+		f.Properties["code"], f.Properties["name"] = c.Code, c.Name+suffix
+		fc.Append(f)
+	}
+	b, err := fc.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

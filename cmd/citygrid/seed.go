@@ -15,13 +15,10 @@ import (
 	"github.com/citygrid/citygrid/geodata"
 	"github.com/citygrid/citygrid/internal/dispatch"
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/intake"
 	"github.com/citygrid/citygrid/internal/locate"
 	"github.com/citygrid/citygrid/internal/postgres"
-	"github.com/uber/h3-go/v4"
 )
-
-// IncidentH3Res is the resolution of the H3 cell stored with each incident.
-const IncidentH3Res = 10
 
 func cmdSeed(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
@@ -53,8 +50,9 @@ type seedStats struct {
 }
 
 // seedIncidents writes n synthetic incidents, assigned exactly as live ones
-// are (cell, town, department by the rules, H3, deadline), in batches of
-// one transaction each, generating the next batch while one is written.
+// are (intake: cell, town, department by the rules, H3, deadline), in
+// batches of one transaction each, generating while earlier batches are
+// written by two writers.
 func seedIncidents(ctx context.Context, db *postgres.DB, n int, seed int64, end time.Time, log *slog.Logger) (seedStats, error) {
 	start := time.Now()
 	m, err := db.ActiveModel(ctx)
@@ -69,17 +67,21 @@ func seedIncidents(ctx context.Context, db *postgres.DB, n int, seed int64, end 
 	if err != nil {
 		return seedStats{}, err
 	}
+	cal, err := db.Calendar(ctx)
+	if err != nil {
+		return seedStats{}, err
+	}
 	if err := db.EnsurePartitions(ctx, end.AddDate(-1, -1, 0), end.AddDate(0, 2, 0)); err != nil {
 		return seedStats{}, err
 	}
-	a := &assigner{snap: snap, res: res, cal: grid.DefaultCalendar(), end: end, rng: rand.New(rand.NewPCG(uint64(seed), 0x5eed))}
+	a := &seeder{in: intake.Assigner{Snap: snap, Res: res, Cal: cal}, end: end, rng: rand.New(rand.NewPCG(uint64(seed), 0x5eed))}
 
 	const batchSize = 50_000
-	batches := make(chan []postgres.SeedIncident, 2)
+	batches := make(chan []grid.Incident, 2)
 	errc := make(chan error, 1)
 	go func() {
 		defer close(batches)
-		batch := make([]postgres.SeedIncident, 0, batchSize)
+		batch := make([]grid.Incident, 0, batchSize)
 		err := geodata.SynthIncidents(m.City, n, end, seed, func(si geodata.SynthIncident) error {
 			x, ok := a.assign(si)
 			if !ok {
@@ -92,7 +94,7 @@ func seedIncidents(ctx context.Context, db *postgres.DB, n int, seed int64, end 
 				case <-ctx.Done():
 					return ctx.Err()
 				}
-				batch = make([]postgres.SeedIncident, 0, batchSize)
+				batch = make([]grid.Incident, 0, batchSize)
 			}
 			return nil
 		})
@@ -119,13 +121,13 @@ func seedIncidents(ctx context.Context, db *postgres.DB, n int, seed int64, end 
 				if failed {
 					continue
 				}
-				slices.SortFunc(b, func(x, y postgres.SeedIncident) int { return x.OccurredAt.Compare(y.OccurredAt) })
-				err := db.CopyIncidents(ctx, b)
+				slices.SortFunc(b, func(x, y grid.Incident) int { return x.OccurredAt.Compare(y.OccurredAt) })
+				r, err := db.BulkCreate(ctx, b)
 				mu.Lock()
 				if err != nil && werr == nil {
 					werr = err
 				} else if err == nil {
-					written += len(b)
+					written += len(r.IDs)
 				}
 				mu.Unlock()
 			}
@@ -138,52 +140,31 @@ func seedIncidents(ctx context.Context, db *postgres.DB, n int, seed int64, end 
 	if werr != nil {
 		return seedStats{}, werr
 	}
-	if a.outside > 0 {
-		log.Warn("synthetic incidents outside every cell were dropped", "n", a.outside)
+	if a.dropped > 0 {
+		log.Warn("synthetic incidents that could not be assigned were dropped", "n", a.dropped)
 	}
 	return seedStats{N: written, Took: time.Since(start)}, nil
 }
 
-// assigner routes a synthetic incident the way a live one is routed and
+// seeder routes a synthetic incident the way a live one is routed and
 // gives it a plausible lifecycle.
-type assigner struct {
-	snap    *locate.Snapshot
-	res     *dispatch.Resolver
-	cal     *grid.Calendar
+type seeder struct {
+	in      intake.Assigner
+	scratch intake.Scratch
 	end     time.Time
 	rng     *rand.Rand
-	zones   []dispatch.ZoneRef
-	outside int
+	dropped int
 }
 
-func (a *assigner) assign(si geodata.SynthIncident) (postgres.SeedIncident, bool) {
-	var x postgres.SeedIncident
-	pl, ok := a.snap.Locate(si.Point)
-	if !ok {
-		a.outside++
-		return x, false
-	}
-	a.zones = a.zones[:0]
-	a.snap.ZonesAt(si.Point, func(z *grid.Zone) { a.zones = append(a.zones, dispatch.ZoneRef{Code: z.Code, Kind: z.Kind}) })
-	d, ok, _ := a.res.Resolve(si.Category, dispatch.Place{Cell: pl.Cell.Code, Community: pl.Community.Code, Town: pl.Town.Code, Zones: a.zones})
-	if !ok {
-		a.outside++
-		return x, false
-	}
-	cat, ok := a.res.Category(si.Category)
-	if !ok {
-		a.outside++
-		return x, false
-	}
-	cell, err := h3.LatLngToCell(h3.NewLatLng(si.Point[1], si.Point[0]), IncidentH3Res)
+func (a *seeder) assign(si geodata.SynthIncident) (grid.Incident, bool) {
+	received := si.OccurredAt.Add(time.Duration(1+a.rng.IntN(20)) * time.Minute)
+	r := intake.Report{Category: si.Category, Point: si.Point, OccurredAt: si.OccurredAt, Source: si.Source, Description: si.Description}
+	x, err := a.in.Assign(&r, received, &a.scratch)
 	if err != nil {
-		a.outside++
+		a.dropped++
 		return x, false
 	}
-	x.Category, x.Point, x.OccurredAt, x.Source, x.Description = si.Category, si.Point, si.OccurredAt, si.Source, si.Description
-	x.CellCode, x.CommunityCode, x.TownCode = pl.Cell.Code, pl.Community.Code, pl.Town.Code
-	x.Department, x.RuleID, x.GridVersion = d.Department.Code, d.Rule.ID, a.snap.Version.ID
-	x.H3 = uint64(cell)
+	cat, _ := a.in.Res.Category(si.Category)
 	a.lifecycle(&x, cat)
 	return x, true
 }
@@ -191,14 +172,14 @@ func (a *assigner) assign(si geodata.SynthIncident) (postgres.SeedIncident, bool
 // lifecycle gives a seeded incident its trail summary: most old cases are
 // closed and evaluated, recent ones still open; each department keeps its
 // deadlines at its own rate, so evaluation ratios differ between them.
-func (a *assigner) lifecycle(x *postgres.SeedIncident, cat *grid.Category) {
+func (a *seeder) lifecycle(x *grid.Incident, cat *grid.Category) {
 	r := a.rng
-	reg := x.OccurredAt.Add(time.Duration(2+r.IntN(28)) * time.Minute)
+	cal := a.in.Cal
+	reg := x.ReceivedAt.Add(time.Duration(2+r.IntN(28)) * time.Minute)
 	disp := reg.Add(time.Duration(5+r.IntN(55)) * time.Minute)
 	x.RegisteredAt, x.DispatchedAt = &reg, &disp
-	x.Deadline = a.cal.Deadline(disp, cat.Limit, cat.Unit)
 	if r.IntN(100) < 3 {
-		x.Status = "cancelled"
+		x.Status = grid.StatusCancelled
 		x.DispatchedAt = nil
 		return
 	}
@@ -206,6 +187,9 @@ func (a *assigner) lifecycle(x *postgres.SeedIncident, cat *grid.Category) {
 	h.Write([]byte(x.Department))
 	onTime := 70 + int(h.Sum32()%28) // 70–97 % of cases handled in time
 	span := x.Deadline.Sub(disp)
+	if span < time.Hour {
+		span = time.Hour
+	}
 	var handled time.Time
 	if r.IntN(100) < onTime {
 		handled = disp.Add(time.Duration(r.Float64() * float64(span)))
@@ -215,7 +199,7 @@ func (a *assigner) lifecycle(x *postgres.SeedIncident, cat *grid.Category) {
 	}
 	if r.IntN(100) < 4 {
 		x.Extensions = 1
-		x.Deadline = a.cal.Deadline(x.Deadline, cat.Limit, cat.Unit)
+		x.Deadline = cal.Deadline(x.Deadline, cat.Limit, cat.Unit)
 	}
 	closed := handled.Add(time.Duration(30+r.IntN(600)) * time.Minute)
 	if r.IntN(100) < 5 {
@@ -224,16 +208,16 @@ func (a *assigner) lifecycle(x *postgres.SeedIncident, cat *grid.Category) {
 	}
 	switch {
 	case !handled.Before(a.end):
-		x.Status = "dispatched"
+		x.Status = grid.StatusDispatched
 	case !closed.Before(a.end):
-		x.Status, x.HandledAt = "handled", &handled
+		x.Status, x.HandledAt = grid.StatusHandled, &handled
 	default:
-		x.Status, x.HandledAt, x.ClosedAt = "closed", &handled, &closed
+		x.Status, x.HandledAt, x.ClosedAt = grid.StatusClosed, &handled, &closed
 		if a.end.Sub(closed) > 72*time.Hour {
-			x.Status = "evaluated"
+			x.Status = grid.StatusEvaluated
 		}
 		if r.IntN(100) < 2 {
-			x.Status, x.HandledAt, x.ClosedAt = "parked", nil, nil
+			x.Status, x.HandledAt, x.ClosedAt, x.ParkedFrom = grid.StatusParked, nil, nil, grid.StatusDispatched
 		}
 	}
 }

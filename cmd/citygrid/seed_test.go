@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/citygrid/citygrid/internal/intake"
 	"github.com/citygrid/citygrid/internal/pgtest"
 	"github.com/uber/h3-go/v4"
 )
@@ -58,7 +59,7 @@ func TestSeedAssignsAndRollsUpExactly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if h3.Cell(c).Resolution() != IncidentH3Res {
+		if h3.Cell(c).Resolution() != intake.H3Res {
 			t.Fatalf("incident h3 %x has resolution %d", c, h3.Cell(c).Resolution())
 		}
 		k.h3 = int64(p)

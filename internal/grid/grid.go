@@ -194,13 +194,14 @@ type Version struct {
 	Zones       int
 }
 
-// Incident is a reported problem.
+// Incident is a reported problem and the state of its case.
 type Incident struct {
 	ID            int64
 	ExternalID    string
 	Category      string
 	Point         orb.Point // WGS84
 	OccurredAt    time.Time
+	ReceivedAt    time.Time
 	Source        string
 	Description   string
 	Status        string
@@ -208,7 +209,30 @@ type Incident struct {
 	CommunityCode string
 	TownCode      string
 	Department    string
+	RuleID        int64
 	GridVersion   int64
 	Deadline      time.Time
-	H3            uint64
+	H3            uint64 // resolution 10
+	RegisteredAt  *time.Time
+	DispatchedAt  *time.Time
+	HandledAt     *time.Time
+	ClosedAt      *time.Time
+	Reworks       int
+	Extensions    int
+	Supervised    bool
+	ParkedFrom    string
 }
+
+// Event is one step of an incident's lifecycle trail.
+type Event struct {
+	ID         int64
+	IncidentID int64
+	At         time.Time
+	Action     string
+	From, To   string
+	Actor      string
+	Note       string
+}
+
+// Sources of reports.
+func Sources() []string { return []string{"collector", "camera", "hotline", "app", "sensor", "other"} }

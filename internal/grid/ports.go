@@ -1,6 +1,9 @@
 package grid
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Model is the grid model of one version, as the in-memory read models need it.
 type Model struct {
@@ -22,4 +25,74 @@ type GridStore interface {
 	Model(ctx context.Context, version int64) (*Model, error)
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
+}
+
+// FacilityFilter selects facilities; zero fields select everything.
+type FacilityFilter struct {
+	Kind  string
+	BBox  *[4]float64 // min lon, min lat, max lon, max lat (WGS84)
+	Limit int
+	After string // keyset: codes greater than this
+}
+
+// FacilityDistance is a facility and its geodesic distance from a point.
+type FacilityDistance struct {
+	Facility
+	Meters float64
+}
+
+// FacilityStore reads the facilities (cameras, gas points, toilets, …).
+type FacilityStore interface {
+	// Facilities lists facilities in code order.
+	Facilities(ctx context.Context, f FacilityFilter) ([]Facility, error)
+	// NearestFacilities returns up to k facilities of a kind ("" any) within
+	// maxMeters of p (WGS84), nearest first, with geodesic distances on the
+	// WGS84 spheroid.
+	NearestFacilities(ctx context.Context, p [2]float64, kind string, k int, maxMeters float64) ([]FacilityDistance, error)
+}
+
+// IncidentFilter selects incidents; zero fields select everything.
+// Results come newest first (id descending); After continues a page.
+type IncidentFilter struct {
+	Categories []string
+	Statuses   []string
+	Cells      []string // e.g. the cells meeting a bbox
+	BBox       *[4]float64
+	Town       string
+	Department string
+	From, To   time.Time
+	Overdue    bool // open and past the deadline
+	Limit      int
+	After      int64
+}
+
+// BulkResult reports a bulk create: ids of the new incidents, and for
+// lines whose external id was seen before, the existing incident's id.
+type BulkResult struct {
+	IDs        []int64
+	Duplicates map[int]int64 // line index → existing id
+}
+
+// IncidentStore is the system of record of incidents and their trail.
+// Every write is one transaction; Conflict comes with a *TransitionError's
+// allowed actions in Details.
+type IncidentStore interface {
+	// CreateIncident stores x (fills ID) with its creation event and
+	// rollups; when x.ExternalID was seen before it returns the first
+	// incident and created == false.
+	CreateIncident(ctx context.Context, x *Incident, actor string) (created bool, err error)
+	// BulkCreate stores every incident or none.
+	BulkCreate(ctx context.Context, xs []Incident) (BulkResult, error)
+	// Incident returns one incident and its trail (NotFound if none).
+	Incident(ctx context.Context, id int64) (Incident, []Event, error)
+	// FindIncidents lists incidents matching f.
+	FindIncidents(ctx context.Context, f IncidentFilter) ([]Incident, error)
+	// Transition applies a lifecycle action under a row lock, appending the
+	// event in the same transaction.
+	Transition(ctx context.Context, id int64, action, actor, note string, now time.Time, cal *Calendar) (Incident, Event, error)
+	// FlagOverdue flags open incidents past their deadline for supervision
+	// and returns their ids.
+	FlagOverdue(ctx context.Context, now time.Time) ([]int64, error)
+	// Calendar loads the working calendar's holidays and make-up days.
+	Calendar(ctx context.Context) (*Calendar, error)
 }

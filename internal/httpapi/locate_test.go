@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/internal/coord"
+	"github.com/citygrid/citygrid/internal/grid"
 )
 
 type codeName struct{ Code, Name string }
@@ -285,5 +286,45 @@ func TestLocateAgreesWithPostGIS(t *testing.T) {
 	check(100_000, len(xs))
 	if len(vx) < 500 {
 		t.Errorf("only %d vertices tested", len(vx))
+	}
+}
+
+// TestLocateAsAt: after a new grid version, at= before it answers from the
+// old one, and without at= from the new one.
+func TestLocateAsAt(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	code := "331082001001001"
+	lon, lat := f.interior(t, code)
+	before := time.Now()
+	var doc []byte
+	if err := f.db.Pool().QueryRow(ctx, `
+		SELECT json_build_object('type', 'FeatureCollection', 'features', json_agg(json_build_object(
+		  'type', 'Feature', 'properties', json_build_object('code', code, 'name', name || '（新）'),
+		  'geometry', ST_AsGeoJSON(geom, 9)::json)))
+		FROM cell WHERE version_id = (SELECT id FROM grid_version WHERE active)`).Scan(&doc); err != nil {
+		t.Fatal(err)
+	}
+	feats, err := grid.ParseImport(doc, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := f.db.ImportGrid(ctx, grid.ImportRequest{Source: "as-at test", SRID: 4326, Features: feats})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.cat.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, b := f.get(t, fmt.Sprintf("/v1/locate?lon=%v&lat=%v", lon, lat))
+	now := decode[locateResult](t, b)
+	_, b = f.get(t, fmt.Sprintf("/v1/locate?lon=%v&lat=%v&at=%s", lon, lat, url.QueryEscape(before.Format(time.RFC3339Nano))))
+	then := decode[locateResult](t, b)
+	if now.GridVersion != v.ID || !strings.HasSuffix(now.Cell.Name, "（新）") {
+		t.Errorf("now: %+v, want version %d with the new name", now, v.ID)
+	}
+	if then.GridVersion == v.ID || then.GridVersion == 0 || strings.HasSuffix(then.Cell.Name, "（新）") || then.Cell.Code != code {
+		t.Errorf("as at %s: %+v, want the earlier version", before, then)
 	}
 }

@@ -20,11 +20,12 @@ import (
 
 // Config is what the server needs; cmd wires it.
 type Config struct {
-	Store    grid.GridStore
-	Catalog  *locate.Catalog
-	Registry *prometheus.Registry // nil: a private one
-	Logger   *slog.Logger
-	OpenAPI  []byte
+	Store      grid.GridStore
+	Facilities grid.FacilityStore
+	Catalog    *locate.Catalog
+	Registry   *prometheus.Registry // nil: a private one
+	Logger     *slog.Logger
+	OpenAPI    []byte
 	// BodyLimit caps request bodies (default 64 MiB: a 100,000-point batch fits).
 	BodyLimit string
 }
@@ -91,6 +92,7 @@ func New(cfg Config) *Server {
 	e.POST("/v1/locate", s.postLocate)
 	e.GET("/v1/grid/versions", s.gridVersions)
 	e.GET("/v1/grid/cells/:code", s.gridCell)
+	s.routesFacilities(e)
 	return s
 }
 

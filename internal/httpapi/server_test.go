@@ -24,6 +24,7 @@ type fixture struct {
 	srv *httptest.Server
 	db  *postgres.DB
 	api *httpapi.Server
+	cat *locate.Catalog
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -38,7 +39,7 @@ func newFixture(t *testing.T) *fixture {
 	s := httpapi.New(httpapi.Config{Store: db, Catalog: cat, OpenAPI: api.OpenAPI})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, db: db, api: s}
+	return &fixture{srv: srv, db: db, api: s, cat: cat}
 }
 
 func (f *fixture) get(t *testing.T, path string) (*http.Response, []byte) {

@@ -2,32 +2,66 @@ package postgres
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/encoding/ewkb"
+	"github.com/paulmach/orb/encoding/wkb"
 	"github.com/uber/h3-go/v4"
 )
 
-// SeedIncident is an assigned incident with its synthetic lifecycle, as the
-// seeder writes it in bulk.
-type SeedIncident struct {
-	grid.Incident
-	RuleID       int64
-	RegisteredAt *time.Time
-	DispatchedAt *time.Time
-	HandledAt    *time.Time
-	ClosedAt     *time.Time
-	Reworks      int
-	Extensions   int
-	Supervised   bool
+var incidentColumns = []string{"id", "occurred_at", "received_at", "category", "geom", "h3", "source", "description", "external_id",
+	"status", "cell_code", "community_code", "town_code", "department_code", "rule_id", "grid_version", "deadline",
+	"registered_at", "dispatched_at", "handled_at", "closed_at", "reworks", "extensions", "supervised", "parked_from"}
+
+// incidentSelect reads the columns scanIncident expects.
+const incidentSelect = `SELECT id, occurred_at, received_at, category, ST_AsBinary(geom), h3, source, description, coalesce(external_id, ''),
+	status, cell_code, community_code, town_code, department_code, coalesce(rule_id, 0), grid_version, deadline,
+	registered_at, dispatched_at, handled_at, closed_at, reworks, extensions, supervised, coalesce(parked_from, '') FROM incident`
+
+func scanIncident(r pgx.Row) (grid.Incident, error) {
+	var x grid.Incident
+	var g []byte
+	var h int64
+	err := r.Scan(&x.ID, &x.OccurredAt, &x.ReceivedAt, &x.Category, &g, &h, &x.Source, &x.Description, &x.ExternalID,
+		&x.Status, &x.CellCode, &x.CommunityCode, &x.TownCode, &x.Department, &x.RuleID, &x.GridVersion, &x.Deadline,
+		&x.RegisteredAt, &x.DispatchedAt, &x.HandledAt, &x.ClosedAt, &x.Reworks, &x.Extensions, &x.Supervised, &x.ParkedFrom)
+	if err != nil {
+		return x, err
+	}
+	x.H3 = uint64(h)
+	p, err := wkb.Unmarshal(g)
+	if err != nil {
+		return x, err
+	}
+	pt, ok := p.(orb.Point)
+	if !ok {
+		return x, fmt.Errorf("incident %d: geometry is not a point", x.ID)
+	}
+	x.Point = pt
+	return x, nil
 }
 
-var incidentColumns = []string{"occurred_at", "received_at", "category", "geom", "h3", "source", "description",
-	"status", "cell_code", "community_code", "town_code", "department_code", "rule_id", "grid_version", "deadline",
-	"registered_at", "dispatched_at", "handled_at", "closed_at", "reworks", "extensions", "supervised"}
+func incidentRow(x *grid.Incident) []any {
+	var rule, ext, parked any
+	if x.RuleID != 0 {
+		rule = x.RuleID
+	}
+	if x.ExternalID != "" {
+		ext = x.ExternalID
+	}
+	if x.ParkedFrom != "" {
+		parked = x.ParkedFrom
+	}
+	return []any{x.ID, x.OccurredAt, x.ReceivedAt, x.Category, pointEWKB(x.Point), int64(x.H3), x.Source, x.Description, ext,
+		x.Status, x.CellCode, x.CommunityCode, x.TownCode, x.Department, rule, x.GridVersion, x.Deadline,
+		x.RegisteredAt, x.DispatchedAt, x.HandledAt, x.ClosedAt, x.Reworks, x.Extensions, x.Supervised, parked}
+}
 
 // EnsurePartitions creates the monthly incident partitions covering [from, to).
 func (db *DB) EnsurePartitions(ctx context.Context, from, to time.Time) error {
@@ -35,118 +69,426 @@ func (db *DB) EnsurePartitions(ctx context.Context, from, to time.Time) error {
 	return err
 }
 
-// CopyIncidents writes a batch of assigned incidents with COPY, and brings
-// the H3 rollups up to date, in one transaction: the batch is stored whole
-// or not at all. Ids are drawn from the incident sequence.
-func (db *DB) CopyIncidents(ctx context.Context, batch []SeedIncident) (err error) {
-	defer wrap(&err, "CopyIncidents(%d)", len(batch))
-	type key struct {
-		day      time.Time
-		category string
-		h3       int64
+// cst is China Standard Time: rollup days are local days.
+var cst = time.FixedZone("CST", 8*3600)
+
+type rollupKey struct {
+	day      time.Time
+	category string
+	h3       int64
+}
+
+func rollupOf(x *grid.Incident) (rollupKey, error) {
+	p, err := h3.Cell(x.H3).Parent(9)
+	if err != nil {
+		return rollupKey{}, grid.Errorf(grid.Invalid, "h3 %x: %v", x.H3, err)
 	}
-	roll := map[key]int{}
-	for i := range batch {
-		x := &batch[i]
-		p, err := h3.Cell(x.H3).Parent(9)
-		if err != nil {
-			return grid.Errorf(grid.Invalid, "incident %d: h3 %x: %v", i, x.H3, err)
+	d := x.OccurredAt.In(cst)
+	return rollupKey{time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC), x.Category, int64(p)}, nil
+}
+
+// addRollups adds counts to the H3 rollups, in key order so concurrent
+// writers lock rollup rows in the same order and cannot deadlock.
+func addRollups(ctx context.Context, tx pgx.Tx, roll map[rollupKey]int) error {
+	if len(roll) == 1 {
+		for k, n := range roll {
+			_, err := tx.Exec(ctx, `INSERT INTO h3_rollup (day, category, h3, n) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (day, category, h3) DO UPDATE SET n = h3_rollup.n + excluded.n`, k.day, k.category, k.h3, n)
+			return err
 		}
-		d := x.OccurredAt.In(cst)
-		roll[key{time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC), x.Category, int64(p)}]++
 	}
-	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		now := time.Now()
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS rollup_in (day date, category text, h3 bigint, n integer) ON COMMIT DELETE ROWS`); err != nil {
+		return err
+	}
+	rows := make([][]any, 0, len(roll))
+	for k, n := range roll {
+		rows = append(rows, []any{k.day, k.category, k.h3, n})
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rollup_in"}, []string{"day", "category", "h3", "n"}, pgx.CopyFromRows(rows)); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO h3_rollup (day, category, h3, n) SELECT day, category, h3, n FROM rollup_in
+		ORDER BY day, category, h3
+		ON CONFLICT (day, category, h3) DO UPDATE SET n = h3_rollup.n + excluded.n`)
+	return err
+}
+
+// BulkCreate writes a batch of assigned incidents with COPY, their keys and
+// the H3 rollups in one transaction: all of it or none. Incidents whose
+// external id is already known are not written again; their lines map to
+// the existing ids.
+func (db *DB) BulkCreate(ctx context.Context, xs []grid.Incident) (res grid.BulkResult, err error) {
+	defer wrap(&err, "BulkCreate(%d)", len(xs))
+	res.Duplicates = map[int]int64{}
+	if len(xs) == 0 {
+		return res, nil
+	}
+	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT nextval('incident_id_seq') FROM generate_series(1, $1)`, len(xs))
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		keep := make([]bool, len(xs))
+		var keyed []int
+		seen := map[string]int{}
+		for i := range xs {
+			xs[i].ID = ids[i]
+			keep[i] = true
+			if k := xs[i].ExternalID; k != "" {
+				if j, dup := seen[k]; dup { // the same key twice in one batch
+					keep[i] = false
+					res.Duplicates[i] = xs[j].ID
+					continue
+				}
+				seen[k] = i
+				keyed = append(keyed, i)
+			}
+		}
+		if len(keyed) > 0 {
+			if err := insertKeys(ctx, tx, xs, keyed, keep, res.Duplicates); err != nil {
+				return err
+			}
+		}
+		roll := map[rollupKey]int{}
+		for i := range xs {
+			if !keep[i] {
+				continue
+			}
+			k, err := rollupOf(&xs[i])
+			if err != nil {
+				return fmt.Errorf("line %d: %w", i+1, err)
+			}
+			roll[k]++
+		}
 		i := 0
 		src := pgx.CopyFromFunc(func() ([]any, error) {
-			if i == len(batch) {
+			for i < len(xs) && !keep[i] {
+				i++
+			}
+			if i == len(xs) {
 				return nil, nil
 			}
-			x := &batch[i]
+			x := &xs[i]
 			i++
-			var rule *int64
-			if x.RuleID != 0 {
-				rule = &x.RuleID
-			}
-			return []any{x.OccurredAt, now, x.Category, pointEWKB(x.Point), int64(x.H3), x.Source, x.Description,
-				x.Status, x.CellCode, x.CommunityCode, x.TownCode, x.Department, rule, x.GridVersion, x.Deadline,
-				x.RegisteredAt, x.DispatchedAt, x.HandledAt, x.ClosedAt, x.Reworks, x.Extensions, x.Supervised}, nil
+			return incidentRow(x), nil
 		})
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"incident"}, incidentColumns, src); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE rollup_in (day date, category text, h3 bigint, n integer) ON COMMIT DROP`); err != nil {
-			return err
+		for i := range xs {
+			if keep[i] {
+				res.IDs = append(res.IDs, xs[i].ID)
+			}
 		}
-		rows := make([][]any, 0, len(roll))
-		for k, n := range roll {
-			rows = append(rows, []any{k.day, k.category, k.h3, n})
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rollup_in"}, []string{"day", "category", "h3", "n"}, pgx.CopyFromRows(rows)); err != nil {
-			return err
-		}
-		// In key order, so concurrent batches lock rollup rows in the same
-		// order and cannot deadlock.
-		_, err := tx.Exec(ctx, `INSERT INTO h3_rollup (day, category, h3, n) SELECT day, category, h3, n FROM rollup_in
-			ORDER BY day, category, h3
-			ON CONFLICT (day, category, h3) DO UPDATE SET n = h3_rollup.n + excluded.n`)
-		return err
+		return addRollups(ctx, tx, roll)
 	})
+	if err != nil {
+		return grid.BulkResult{}, db.classify(err)
+	}
+	return res, nil
 }
 
-// cst is China Standard Time: rollup days are local days.
-var cst = time.FixedZone("CST", 8*3600)
+// insertKeys records the external ids of a batch; lines whose id is known
+// already are marked as duplicates of the stored incident.
+func insertKeys(ctx context.Context, tx pgx.Tx, xs []grid.Incident, keyed []int, keep []bool, dups map[int]int64) error {
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS key_in (external_id text, incident_id bigint, occurred_at timestamptz) ON COMMIT DELETE ROWS`); err != nil {
+		return err
+	}
+	rows := make([][]any, 0, len(keyed))
+	for _, i := range keyed {
+		rows = append(rows, []any{xs[i].ExternalID, xs[i].ID, xs[i].OccurredAt})
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"key_in"}, []string{"external_id", "incident_id", "occurred_at"}, pgx.CopyFromRows(rows)); err != nil {
+		return err
+	}
+	// Keys already stored: those lines repeat earlier incidents.
+	r, err := tx.Query(ctx, `INSERT INTO incident_key SELECT * FROM key_in ORDER BY external_id
+		ON CONFLICT (external_id) DO NOTHING RETURNING external_id`)
+	if err != nil {
+		return err
+	}
+	inserted, err := pgx.CollectRows(r, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	if len(inserted) == len(keyed) {
+		return nil
+	}
+	ok := make(map[string]bool, len(inserted))
+	for _, k := range inserted {
+		ok[k] = true
+	}
+	var missing []string
+	for _, i := range keyed {
+		if !ok[xs[i].ExternalID] {
+			missing = append(missing, xs[i].ExternalID)
+		}
+	}
+	r, err = tx.Query(ctx, `SELECT external_id, incident_id FROM incident_key WHERE external_id = ANY($1)`, missing)
+	if err != nil {
+		return err
+	}
+	existing := map[string]int64{}
+	var k string
+	var id int64
+	if _, err := pgx.ForEachRow(r, []any{&k, &id}, func() error { existing[k] = id; return nil }); err != nil {
+		return err
+	}
+	for _, i := range keyed {
+		if id, dup := existing[xs[i].ExternalID]; dup && !ok[xs[i].ExternalID] {
+			keep[i] = false
+			dups[i] = id
+		}
+	}
+	return nil
+}
+
+// CreateIncident stores one incident, its creation event and its rollup in
+// one transaction. A repeated external id returns the first incident:
+// concurrent retries serialise on the key's unique index.
+func (db *DB) CreateIncident(ctx context.Context, x *grid.Incident, actor string) (created bool, err error) {
+	defer wrap(&err, "CreateIncident")
+	k, err := rollupOf(x)
+	if err != nil {
+		return false, err
+	}
+	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT nextval('incident_id_seq')`).Scan(&x.ID); err != nil {
+			return err
+		}
+		if x.ExternalID != "" {
+			tag, err := tx.Exec(ctx, `INSERT INTO incident_key (external_id, incident_id, occurred_at) VALUES ($1, $2, $3)
+				ON CONFLICT (external_id) DO NOTHING`, x.ExternalID, x.ID, x.OccurredAt)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return errDuplicate
+			}
+		}
+		cols := strings.Join(incidentColumns, ", ")
+		ph := make([]string, len(incidentColumns))
+		for i := range ph {
+			ph[i] = "$" + strconv.Itoa(i+1)
+		}
+		ph[4] = "ST_GeomFromEWKB($5)"
+		if _, err := tx.Exec(ctx, `INSERT INTO incident (`+cols+`) VALUES (`+strings.Join(ph, ", ")+`)`, incidentRow(x)...); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO incident_event (incident_id, at, action, from_status, to_status, actor, note)
+			VALUES ($1, $2, 'create', NULL, $3, $4, $5)`, x.ID, x.ReceivedAt, x.Status, actor, x.Source); err != nil {
+			return err
+		}
+		return addRollups(ctx, tx, map[rollupKey]int{k: 1})
+	})
+	if err == errDuplicate {
+		var id int64
+		if err := db.pool.QueryRow(ctx, `SELECT incident_id FROM incident_key WHERE external_id = $1`, x.ExternalID).Scan(&id); err != nil {
+			return false, db.classify(err)
+		}
+		first, _, err := db.Incident(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		*x = first
+		return false, nil
+	}
+	if err != nil {
+		return false, db.classify(err)
+	}
+	return true, nil
+}
+
+var errDuplicate = fmt.Errorf("external id already stored")
+
+// Incident returns one incident with its trail.
+func (db *DB) Incident(ctx context.Context, id int64) (x grid.Incident, evs []grid.Event, err error) {
+	defer wrap(&err, "Incident(%d)", id)
+	x, err = scanIncident(db.pool.QueryRow(ctx, incidentSelect+` WHERE id = $1`, id))
+	if notFound(err) {
+		return x, nil, grid.Errorf(grid.NotFound, "no incident %d", id)
+	}
+	if err != nil {
+		return x, nil, db.classify(err)
+	}
+	rows, err := db.pool.Query(ctx, `SELECT id, incident_id, at, action, coalesce(from_status, ''), to_status, actor, note
+		FROM incident_event WHERE incident_id = $1 ORDER BY id`, id)
+	if err != nil {
+		return x, nil, db.classify(err)
+	}
+	evs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (e grid.Event, err error) {
+		err = r.Scan(&e.ID, &e.IncidentID, &e.At, &e.Action, &e.From, &e.To, &e.Actor, &e.Note)
+		return e, err
+	})
+	return x, evs, err
+}
+
+// FindIncidents lists incidents newest first with keyset pagination.
+func (db *DB) FindIncidents(ctx context.Context, f grid.IncidentFilter) (out []grid.Incident, err error) {
+	defer wrap(&err, "FindIncidents")
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "$?", "$"+strconv.Itoa(len(args))))
+	}
+	if len(f.Categories) > 0 {
+		add("category = ANY($?)", f.Categories)
+	}
+	if len(f.Statuses) > 0 {
+		add("status = ANY($?)", f.Statuses)
+	}
+	if f.Cells != nil {
+		add("cell_code = ANY($?)", f.Cells)
+	}
+	if f.BBox != nil {
+		b := f.BBox
+		add("geom && ST_MakeEnvelope($?, ", b[0])
+		args = append(args, b[1], b[2], b[3])
+		n := len(args)
+		where[len(where)-1] += fmt.Sprintf("$%d, $%d, $%d, 4326)", n-2, n-1, n)
+	}
+	if f.Town != "" {
+		add("town_code = $?", f.Town)
+	}
+	if f.Department != "" {
+		add("department_code = $?", f.Department)
+	}
+	if !f.From.IsZero() {
+		add("occurred_at >= $?", f.From)
+	}
+	if !f.To.IsZero() {
+		add("occurred_at < $?", f.To)
+	}
+	if f.Overdue {
+		add("deadline < $?", time.Now())
+		where = append(where, "status IN ('collected', 'registered', 'dispatched', 'handled', 'parked')")
+	}
+	if f.After > 0 {
+		add("id < $?", f.After)
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	q := incidentSelect
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += fmt.Sprintf(" ORDER BY id DESC LIMIT %d", limit)
+	rows, err := db.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, db.classify(err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (grid.Incident, error) { return scanIncident(r) })
+}
+
+// Transition applies a lifecycle action: the incident row is locked, the
+// action checked against its state, the new state and the event written in
+// one transaction. Of two concurrent transitions the second sees the first's
+// result, and gets a Conflict if it no longer applies.
+func (db *DB) Transition(ctx context.Context, id int64, action, actor, note string, now time.Time, cal *grid.Calendar) (x grid.Incident, ev grid.Event, err error) {
+	defer wrap(&err, "Transition(%d, %q)", id, action)
+	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		x, err = scanIncident(tx.QueryRow(ctx, incidentSelect+` WHERE id = $1 FOR UPDATE`, id))
+		if notFound(err) {
+			return grid.Errorf(grid.NotFound, "no incident %d", id)
+		}
+		if err != nil {
+			return err
+		}
+		var cat grid.Category
+		if err := tx.QueryRow(ctx, `SELECT code, time_limit, unit FROM category WHERE code = $1`, x.Category).Scan(&cat.Code, &cat.Limit, &cat.Unit); err != nil {
+			return err
+		}
+		c := grid.Case{Status: x.Status, ParkedFrom: x.ParkedFrom, Deadline: x.Deadline, Category: cat,
+			RegisteredAt: x.RegisteredAt, DispatchedAt: x.DispatchedAt, HandledAt: x.HandledAt, ClosedAt: x.ClosedAt,
+			Reworks: x.Reworks, Extensions: x.Extensions, Supervised: x.Supervised}
+		from := c.Status
+		if err := grid.Apply(&c, action, now, cal); err != nil {
+			return err
+		}
+		var parked any
+		if c.ParkedFrom != "" {
+			parked = c.ParkedFrom
+		}
+		if _, err := tx.Exec(ctx, `UPDATE incident SET status = $2, parked_from = $3, deadline = $4, registered_at = $5,
+			dispatched_at = $6, handled_at = $7, closed_at = $8, reworks = $9, extensions = $10, supervised = $11
+			WHERE id = $1 AND occurred_at = $12`,
+			id, c.Status, parked, c.Deadline, c.RegisteredAt, c.DispatchedAt, c.HandledAt, c.ClosedAt,
+			c.Reworks, c.Extensions, c.Supervised, x.OccurredAt); err != nil {
+			return err
+		}
+		ev = grid.Event{IncidentID: id, At: now, Action: action, From: from, To: c.Status, Actor: actor, Note: note}
+		if err := tx.QueryRow(ctx, `INSERT INTO incident_event (incident_id, at, action, from_status, to_status, actor, note)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, id, now, action, from, c.Status, actor, note).Scan(&ev.ID); err != nil {
+			return err
+		}
+		x.Status, x.ParkedFrom, x.Deadline = c.Status, c.ParkedFrom, c.Deadline
+		x.RegisteredAt, x.DispatchedAt, x.HandledAt, x.ClosedAt = c.RegisteredAt, c.DispatchedAt, c.HandledAt, c.ClosedAt
+		x.Reworks, x.Extensions, x.Supervised = c.Reworks, c.Extensions, c.Supervised
+		return nil
+	})
+	if err != nil {
+		return x, ev, db.classify(err)
+	}
+	return x, ev, nil
+}
+
+// FlagOverdue flags every open incident past its deadline for supervision
+// (督办), with a "supervise" event by the system, and returns their ids.
+func (db *DB) FlagOverdue(ctx context.Context, now time.Time) (ids []int64, err error) {
+	defer wrap(&err, "FlagOverdue")
+	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			WITH due AS (
+				UPDATE incident SET supervised = true
+				WHERE status IN ('collected', 'registered', 'dispatched', 'handled', 'parked')
+				  AND deadline < $1 AND NOT supervised
+				RETURNING id, status
+			), ev AS (
+				INSERT INTO incident_event (incident_id, at, action, from_status, to_status, actor, note)
+				SELECT id, $1, 'supervise', status, status, 'system', 'overdue' FROM due
+			)
+			SELECT id FROM due ORDER BY id`, now)
+		if err != nil {
+			return err
+		}
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	})
+	return ids, db.classify(err)
+}
+
+// Calendar loads the working calendar with the configured holidays and
+// make-up working days (table calendar_day).
+func (db *DB) Calendar(ctx context.Context) (*grid.Calendar, error) {
+	cal := grid.DefaultCalendar()
+	rows, err := db.pool.Query(ctx, `SELECT day, kind FROM calendar_day`)
+	if err != nil {
+		return nil, db.classify(err)
+	}
+	var day time.Time
+	var kind string
+	_, err = pgx.ForEachRow(rows, []any{&day, &kind}, func() error {
+		d := grid.Date{Year: day.Year(), Month: day.Month(), Day: day.Day()}
+		if kind == "holiday" {
+			cal.Holidays[d] = true
+		} else {
+			cal.Workdays[d] = true
+		}
+		return nil
+	})
+	return cal, err
+}
 
 // pointEWKB encodes a point as little-endian EWKB with SRID 4326: the
 // binary COPY format of a PostGIS geometry.
 func pointEWKB(p orb.Point) []byte {
 	b, _ := ewkb.Marshal(p, 4326)
 	return b
-}
-
-// RawCopyRate measures the baseline ingest of `citygrid bench`: pgx
-// CopyFrom of n incident-shaped rows, H3 and EWKB computed per row, into a
-// scratch table with the incident table's columns and indexes.
-func (db *DB) RawCopyRate(ctx context.Context, n int) (rate float64, err error) {
-	defer wrap(&err, "RawCopyRate(%d)", n)
-	conn, err := db.pool.Acquire(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, `DROP TABLE IF EXISTS bench_incident; CREATE TEMP TABLE bench_incident (LIKE incident INCLUDING DEFAULTS INCLUDING INDEXES)`); err != nil {
-		return 0, err
-	}
-	defer conn.Exec(context.Background(), `DROP TABLE IF EXISTS bench_incident`) //nolint:errcheck
-	var dept string
-	if err := conn.QueryRow(ctx, `SELECT code FROM department ORDER BY code LIMIT 1`).Scan(&dept); err != nil {
-		return 0, err
-	}
-	var ver int64
-	if err := conn.QueryRow(ctx, `SELECT id FROM grid_version WHERE active`).Scan(&ver); err != nil {
-		return 0, err
-	}
-	now := time.Now()
-	i := 0
-	src := pgx.CopyFromFunc(func() ([]any, error) {
-		if i == n {
-			return nil, nil
-		}
-		lon := 121.0 + float64(i%1000)*0.0003
-		lat := 28.8 + float64(i/1000%1000)*0.0002
-		c, err := h3.LatLngToCell(h3.NewLatLng(lat, lon), 10)
-		if err != nil {
-			return nil, err
-		}
-		i++
-		t := now.Add(-time.Duration(i) * time.Second)
-		return []any{int64(i), t, now, "E0505", pointEWKB(orb.Point{lon, lat}), int64(c), "collector", "",
-			"registered", "331082001001001", "331082001001", "331082001", dept, ver, t}, nil
-	})
-	start := time.Now()
-	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"bench_incident"}, []string{"id", "occurred_at", "received_at", "category", "geom", "h3",
-		"source", "description", "status", "cell_code", "community_code", "town_code", "department_code", "grid_version", "deadline"}, src); err != nil {
-		return 0, err
-	}
-	return float64(n) / time.Since(start).Seconds(), nil
 }

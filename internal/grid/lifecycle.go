@@ -1,0 +1,161 @@
+package grid
+
+import (
+	"slices"
+	"time"
+)
+
+// Incident states: the 7-step closed loop (七步闭环) — collect, register
+// (立案), dispatch, handle and report back, (supervise), verify and close,
+// evaluate — plus cancelled and parked (挂账).
+const (
+	StatusCollected  = "collected"
+	StatusRegistered = "registered"
+	StatusDispatched = "dispatched"
+	StatusHandled    = "handled"
+	StatusClosed     = "closed"
+	StatusEvaluated  = "evaluated"
+	StatusCancelled  = "cancelled"
+	StatusParked     = "parked"
+)
+
+// Statuses lists every state.
+func Statuses() []string {
+	return []string{StatusCollected, StatusRegistered, StatusDispatched, StatusHandled,
+		StatusClosed, StatusEvaluated, StatusCancelled, StatusParked}
+}
+
+// Lifecycle actions.
+const (
+	ActRegister  = "register"  // collected → registered (立案)
+	ActDismiss   = "dismiss"   // collected, registered → cancelled (不予立案)
+	ActDispatch  = "dispatch"  // registered → dispatched
+	ActReturn    = "return"    // dispatched → registered: the department bounces it (退回)
+	ActReport    = "report"    // dispatched → handled: handled and reported back
+	ActVerify    = "verify"    // handled → closed (核实结案)
+	ActReject    = "reject"    // handled → dispatched: verification failed, rework (返工)
+	ActExtend    = "extend"    // dispatched: the deadline moves by one more time limit (延期)
+	ActSupervise = "supervise" // dispatched, handled: flagged for supervision (督办)
+	ActPark      = "park"      // registered, dispatched → parked (挂账)
+	ActUnpark    = "unpark"    // parked → the state it was parked from
+	ActEvaluate  = "evaluate"  // closed → evaluated (综合评价)
+)
+
+// Actions lists every action.
+func Actions() []string {
+	return []string{ActRegister, ActDismiss, ActDispatch, ActReturn, ActReport, ActVerify,
+		ActReject, ActExtend, ActSupervise, ActPark, ActUnpark, ActEvaluate}
+}
+
+// transitions: action → from-state → to-state. ActUnpark's target is the
+// state the incident was parked from.
+func transitions() map[string]map[string]string {
+	return map[string]map[string]string{
+		ActRegister:  {StatusCollected: StatusRegistered},
+		ActDismiss:   {StatusCollected: StatusCancelled, StatusRegistered: StatusCancelled},
+		ActDispatch:  {StatusRegistered: StatusDispatched},
+		ActReturn:    {StatusDispatched: StatusRegistered},
+		ActReport:    {StatusDispatched: StatusHandled},
+		ActVerify:    {StatusHandled: StatusClosed},
+		ActReject:    {StatusHandled: StatusDispatched},
+		ActExtend:    {StatusDispatched: StatusDispatched},
+		ActSupervise: {StatusDispatched: StatusDispatched, StatusHandled: StatusHandled},
+		ActPark:      {StatusRegistered: StatusParked, StatusDispatched: StatusParked},
+		ActUnpark:    {StatusParked: ""},
+		ActEvaluate:  {StatusClosed: StatusEvaluated},
+	}
+}
+
+// AllowedActions lists the actions allowed in a state, in a fixed order.
+func AllowedActions(status string) []string {
+	t := transitions()
+	var out []string
+	for _, a := range Actions() {
+		if _, ok := t[a][status]; ok {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Case is the part of an incident the lifecycle reads and changes.
+type Case struct {
+	Status       string
+	ParkedFrom   string
+	Deadline     time.Time
+	Category     Category
+	RegisteredAt *time.Time
+	DispatchedAt *time.Time
+	HandledAt    *time.Time
+	ClosedAt     *time.Time
+	Reworks      int
+	Extensions   int
+	Supervised   bool
+}
+
+// TransitionError is the Conflict a disallowed action gets: it names the
+// state and the actions allowed in it.
+type TransitionError struct {
+	Action, Status string
+	Allowed        []string
+}
+
+func (e *TransitionError) Error() string {
+	return "action " + e.Action + " is not allowed in state " + e.Status
+}
+
+// Apply performs action on c at time now, using cal for extended
+// deadlines. An unknown action is Invalid; a disallowed one a Conflict
+// (*Error wrapping the details of a *TransitionError).
+func Apply(c *Case, action string, now time.Time, cal *Calendar) error {
+	t, known := transitions()[action]
+	if !known {
+		return Errorf(Invalid, "action %q: want one of %v", action, Actions())
+	}
+	to, ok := t[c.Status]
+	if !ok {
+		te := &TransitionError{Action: action, Status: c.Status, Allowed: AllowedActions(c.Status)}
+		e := Errorf(Conflict, "%s; allowed in %s: %v", te.Error(), c.Status, te.Allowed)
+		e.Details = te.Allowed
+		return e
+	}
+	switch action {
+	case ActRegister:
+		c.RegisteredAt = &now
+	case ActDispatch:
+		c.DispatchedAt = &now
+	case ActReport:
+		c.HandledAt = &now
+	case ActVerify:
+		c.ClosedAt = &now
+	case ActReject:
+		c.Reworks++
+		c.HandledAt = nil
+	case ActReturn:
+		c.DispatchedAt = nil
+	case ActExtend:
+		c.Extensions++
+		c.Deadline = cal.Deadline(c.Deadline, c.Category.Limit, c.Category.Unit)
+	case ActSupervise:
+		c.Supervised = true
+	case ActPark:
+		c.ParkedFrom = c.Status
+	case ActUnpark:
+		to = c.ParkedFrom
+		if !slices.Contains(Statuses(), to) {
+			to = StatusRegistered
+		}
+		c.ParkedFrom = ""
+	}
+	c.Status = to
+	return nil
+}
+
+// Open reports whether a state still needs work (the supervision queue).
+func Open(status string) bool {
+	switch status {
+	case StatusCollected, StatusRegistered, StatusDispatched, StatusHandled, StatusParked:
+		return true
+	}
+	return false
+}
