@@ -66,6 +66,12 @@ func New(rules []grid.Rule, depts []grid.Department, cats []grid.Category) (*Res
 	return r, nil
 }
 
+// Department returns a known department.
+func (r *Resolver) Department(code string) (*grid.Department, bool) {
+	d, ok := r.depts[code]
+	return d, ok
+}
+
 // Category returns a known category.
 func (r *Resolver) Category(code string) (*grid.Category, bool) {
 	c, ok := r.cats[code]

@@ -22,6 +22,8 @@ import (
 type Config struct {
 	Store      grid.GridStore
 	Facilities grid.FacilityStore
+	Incidents  grid.IncidentStore
+	Calendar   *grid.Calendar // working calendar for deadlines (default: Mon–Fri, 08:30–12:00, 13:30–17:30)
 	Catalog    *locate.Catalog
 	Registry   *prometheus.Registry // nil: a private one
 	Logger     *slog.Logger
@@ -79,9 +81,9 @@ func New(cfg Config) *Server {
 	e.Use(middleware.Recover())
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: cfg.BodyLimit,
-		// The locate batch reads and limits its own body, to say which
-		// field was too large.
-		Skipper: func(c echo.Context) bool { return c.Path() == "/v1/locate" },
+		// The batch endpoints read and limit their own bodies, to say
+		// which field or line was too large.
+		Skipper: func(c echo.Context) bool { return c.Path() == "/v1/locate" || c.Path() == "/v1/incidents/bulk" },
 	}))
 
 	e.GET("/healthz", s.healthz)
@@ -93,6 +95,7 @@ func New(cfg Config) *Server {
 	e.GET("/v1/grid/versions", s.gridVersions)
 	e.GET("/v1/grid/cells/:code", s.gridCell)
 	s.routesFacilities(e)
+	s.routesIncidents(e)
 	return s
 }
 

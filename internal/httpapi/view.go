@@ -81,6 +81,17 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, q...)
 }
 
+// themeCategories lists the categories of a heatmap theme.
+func (v *view) themeCategories(theme string) []string {
+	var out []string
+	for _, c := range v.snap.Categories {
+		if c.Theme == theme {
+			out = append(out, c.Code)
+		}
+	}
+	return out
+}
+
 // views caches the view of the last few snapshots; lookups read an
 // immutable list without locking.
 type views struct {

@@ -1,0 +1,546 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/citygrid/citygrid/internal/coord"
+	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/intake"
+	"github.com/labstack/echo/v4"
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/geojson"
+	"github.com/uber/h3-go/v4"
+)
+
+// Limits of the bulk endpoint.
+const (
+	MaxBulkLines = 250_000
+	maxBulkBody  = 128 << 20
+	maxLineBytes = 64 << 10
+)
+
+func (s *Server) routesIncidents(e *echo.Echo) {
+	e.POST("/v1/incidents", s.createIncident)
+	e.POST("/v1/incidents/bulk", s.bulkIncidents)
+	e.GET("/v1/incidents", s.findIncidents)
+	e.GET("/v1/incidents/:id", s.getIncident)
+	e.POST("/v1/incidents/:id/events", s.incidentEvent)
+}
+
+// incidentIn is the body of POST /v1/incidents and one line of the bulk form.
+type incidentIn struct {
+	Category    string   `json:"category"`
+	Lon         *float64 `json:"lon"`
+	Lat         *float64 `json:"lat"`
+	CRS         string   `json:"crs"`
+	OccurredAt  string   `json:"occurred_at"`
+	Source      string   `json:"source"`
+	Description string   `json:"description"`
+	ExternalID  string   `json:"external_id"`
+}
+
+// report validates the wire form and converts the point to WGS84.
+func (in *incidentIn) report() (intake.Report, error) {
+	var r intake.Report
+	if in.Lon == nil {
+		return r, invalid("lon", "required")
+	}
+	if in.Lat == nil {
+		return r, invalid("lat", "required")
+	}
+	if err := checkPoint("lon/lat", *in.Lon, *in.Lat); err != nil {
+		return r, err
+	}
+	crs, err := coord.ParseCRS(in.CRS)
+	if err != nil {
+		return r, invalid("crs", "%q: want wgs84, gcj02 or bd09", in.CRS)
+	}
+	if in.OccurredAt == "" {
+		return r, invalid("occurred_at", "required (RFC 3339)")
+	}
+	t, err := time.Parse(time.RFC3339, in.OccurredAt)
+	if err != nil {
+		return r, invalid("occurred_at", "%q: want RFC 3339, e.g. 2026-06-18T09:30:00+08:00", in.OccurredAt)
+	}
+	if in.Source == "" {
+		in.Source = "other"
+	}
+	lon, lat := coord.ToWGS84(crs, *in.Lon, *in.Lat)
+	r = intake.Report{Category: in.Category, Point: orb.Point{lon, lat}, OccurredAt: t, Source: in.Source,
+		Description: in.Description, ExternalID: in.ExternalID}
+	return r, intake.Check(&r)
+}
+
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return invalid(te.Field, "want %s, got JSON %s", te.Type, te.Value)
+		}
+		if strings.HasPrefix(err.Error(), "json: unknown field") {
+			return invalid("body", "%s", strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return invalid("body", "not valid JSON: %v", err)
+	}
+	if dec.More() {
+		return invalid("body", "trailing data after the JSON object")
+	}
+	return nil
+}
+
+func (s *Server) assigner() (*view, error) {
+	snap := s.cfg.Catalog.Current()
+	if snap == nil {
+		return nil, grid.Errorf(grid.Unavailable, "the grid snapshot is not loaded yet")
+	}
+	return s.views.get(snap)
+}
+
+func (s *Server) calendar() *grid.Calendar {
+	if s.cfg.Calendar != nil {
+		return s.cfg.Calendar
+	}
+	return grid.DefaultCalendar()
+}
+
+// createIncident: POST /v1/incidents → 201, or 200 with the first incident
+// when the external id was seen before.
+func (s *Server) createIncident(c echo.Context) error {
+	if s.cfg.Incidents == nil {
+		return grid.Errorf(grid.Unavailable, "incidents are not configured")
+	}
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return err
+	}
+	var in incidentIn
+	if err := decodeStrict(body, &in); err != nil {
+		return err
+	}
+	r, err := in.report()
+	if err != nil {
+		return err
+	}
+	v, err := s.assigner()
+	if err != nil {
+		return err
+	}
+	a := intake.Assigner{Snap: v.snap, Res: v.res, Cal: s.calendar()}
+	var scratch intake.Scratch
+	x, err := a.Assign(&r, time.Now(), &scratch)
+	if err != nil {
+		return err
+	}
+	created, err := s.cfg.Incidents.CreateIncident(c.Request().Context(), &x, actorOf(c))
+	if err != nil {
+		return err
+	}
+	crs, _ := coord.ParseCRS(in.CRS)
+	status := http.StatusCreated
+	if !created {
+		status = http.StatusOK
+	} else {
+		c.Response().Header().Set(echo.HeaderLocation, fmt.Sprintf("/v1/incidents/%d", x.ID))
+	}
+	return c.JSON(status, s.incidentDTO(&x, crs, nil))
+}
+
+// actorOf names who acts: the X-Actor header, else "api".
+func actorOf(c echo.Context) string {
+	if a := strings.TrimSpace(c.Request().Header.Get("X-Actor")); a != "" && len(a) <= 100 {
+		return a
+	}
+	return "api"
+}
+
+type bulkOut struct {
+	Created    int     `json:"created"`
+	Duplicates int     `json:"duplicates"`
+	IDs        []int64 `json:"ids"`
+}
+
+// bulkIncidents: POST /v1/incidents/bulk, NDJSON, one incident per line.
+// Every line is checked first; any bad line rejects the whole batch (400
+// listing each by line number) and nothing is written. The batch is
+// stored in one transaction.
+func (s *Server) bulkIncidents(c echo.Context) error {
+	if s.cfg.Incidents == nil {
+		return grid.Errorf(grid.Unavailable, "incidents are not configured")
+	}
+	v, err := s.assigner()
+	if err != nil {
+		return err
+	}
+	a := intake.Assigner{Snap: v.snap, Res: v.res, Cal: s.calendar()}
+	var scratch intake.Scratch
+	now := time.Now()
+	sc := bufio.NewScanner(io.LimitReader(c.Request().Body, maxBulkBody+1))
+	sc.Buffer(make([]byte, 0, 64<<10), maxLineBytes)
+	var xs []grid.Incident
+	var problems []string
+	line, read := 0, 0
+	for sc.Scan() {
+		line++
+		read += len(sc.Bytes()) + 1
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		if len(xs)+len(problems) >= MaxBulkLines {
+			return invalid("body", "more than %d lines: split the batch", MaxBulkLines)
+		}
+		var in incidentIn
+		err := decodeStrict(b, &in)
+		var r intake.Report
+		if err == nil {
+			r, err = in.report()
+		}
+		var x grid.Incident
+		if err == nil {
+			x, err = a.Assign(&r, now, &scratch)
+		}
+		if err != nil {
+			if len(problems) < 1000 {
+				problems = append(problems, fmt.Sprintf("line %d: %s", line, grid.MessageOf(err)))
+			}
+			continue
+		}
+		xs = append(xs, x)
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return invalid("body", "line %d is longer than %d bytes", line+1, maxLineBytes)
+		}
+		return invalid("body", "could not be read: %v", err)
+	}
+	if read > maxBulkBody {
+		return invalid("body", "larger than %d bytes", maxBulkBody)
+	}
+	if len(problems) > 0 {
+		return &grid.Error{Kind: grid.Invalid, Message: fmt.Sprintf("%d bad line(s), nothing written; first: %s", len(problems), problems[0]), Details: problems}
+	}
+	if len(xs) == 0 {
+		return invalid("body", "no incidents: want one JSON object per line")
+	}
+	res, err := s.cfg.Incidents.BulkCreate(c.Request().Context(), xs)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, bulkOut{Created: len(res.IDs), Duplicates: len(res.Duplicates), IDs: res.IDs})
+}
+
+type eventDTO struct {
+	ID     int64     `json:"id"`
+	At     time.Time `json:"at"`
+	Action string    `json:"action"`
+	From   string    `json:"from,omitempty"`
+	To     string    `json:"to"`
+	Actor  string    `json:"actor"`
+	Note   string    `json:"note,omitempty"`
+}
+
+type incidentDTO struct {
+	ID           int64      `json:"id"`
+	ExternalID   string     `json:"external_id,omitempty"`
+	Category     codeName   `json:"category"`
+	Status       string     `json:"status"`
+	Lon          float64    `json:"lon"`
+	Lat          float64    `json:"lat"`
+	CRS          string     `json:"crs"`
+	OccurredAt   time.Time  `json:"occurred_at"`
+	ReceivedAt   time.Time  `json:"received_at"`
+	Source       string     `json:"source"`
+	Description  string     `json:"description,omitempty"`
+	Cell         codeName   `json:"cell"`
+	Community    codeName   `json:"community"`
+	Town         codeName   `json:"town"`
+	Department   codeName   `json:"department"`
+	RuleID       int64      `json:"rule_id,omitempty"`
+	GridVersion  int64      `json:"grid_version"`
+	Deadline     time.Time  `json:"deadline"`
+	Overdue      bool       `json:"overdue"`
+	H3           string     `json:"h3"`
+	RegisteredAt *time.Time `json:"registered_at,omitempty"`
+	DispatchedAt *time.Time `json:"dispatched_at,omitempty"`
+	HandledAt    *time.Time `json:"handled_at,omitempty"`
+	ClosedAt     *time.Time `json:"closed_at,omitempty"`
+	Reworks      int        `json:"reworks"`
+	Extensions   int        `json:"extensions"`
+	Supervised   bool       `json:"supervised"`
+	Allowed      []string   `json:"allowed_actions"`
+	Events       []eventDTO `json:"events,omitempty"`
+}
+
+func (s *Server) incidentDTO(x *grid.Incident, crs coord.CRS, evs []grid.Event) incidentDTO {
+	lon, lat := coord.FromWGS84(crs, x.Point[0], x.Point[1])
+	d := incidentDTO{ID: x.ID, ExternalID: x.ExternalID, Category: codeName{Code: x.Category}, Status: x.Status,
+		Lon: lon, Lat: lat, CRS: crs.String(), OccurredAt: x.OccurredAt, ReceivedAt: x.ReceivedAt, Source: x.Source,
+		Description: x.Description, Cell: codeName{Code: x.CellCode}, Community: codeName{Code: x.CommunityCode},
+		Town: codeName{Code: x.TownCode}, Department: codeName{Code: x.Department}, RuleID: x.RuleID,
+		GridVersion: x.GridVersion, Deadline: x.Deadline, Overdue: grid.Open(x.Status) && time.Now().After(x.Deadline),
+		H3: h3.Cell(x.H3).String(), RegisteredAt: x.RegisteredAt, DispatchedAt: x.DispatchedAt, HandledAt: x.HandledAt,
+		ClosedAt: x.ClosedAt, Reworks: x.Reworks, Extensions: x.Extensions, Supervised: x.Supervised,
+		Allowed: grid.AllowedActions(x.Status)}
+	if d.Allowed == nil {
+		d.Allowed = []string{}
+	}
+	if snap := s.cfg.Catalog.Current(); snap != nil {
+		if v, err := s.views.get(snap); err == nil {
+			if k, ok := v.res.Category(x.Category); ok {
+				d.Category.Name = k.Name
+			}
+			if dep, ok := v.res.Department(x.Department); ok {
+				d.Department.Name = dep.Name
+			}
+		}
+		if snap.Version.ID == x.GridVersion {
+			if c, ok := snap.CellByCode(x.CellCode); ok {
+				d.Cell.Name = c.Name
+			}
+			if m := snap.Community(x.CommunityCode); m != nil {
+				d.Community.Name = m.Name
+			}
+			if t := snap.Town(x.TownCode); t != nil {
+				d.Town.Name = t.Name
+			}
+		}
+	}
+	for _, e := range evs {
+		d.Events = append(d.Events, eventDTO{ID: e.ID, At: e.At, Action: e.Action, From: e.From, To: e.To, Actor: e.Actor, Note: e.Note})
+	}
+	return d
+}
+
+func parseID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, invalid("id", "%q is not an incident id", c.Param("id"))
+	}
+	return id, nil
+}
+
+// getIncident: GET /v1/incidents/{id}?crs= with its trail.
+func (s *Server) getIncident(c echo.Context) error {
+	if s.cfg.Incidents == nil {
+		return grid.Errorf(grid.Unavailable, "incidents are not configured")
+	}
+	id, err := parseID(c)
+	if err != nil {
+		return err
+	}
+	crs, err := coord.ParseCRS(c.QueryParam("crs"))
+	if err != nil {
+		return invalid("crs", "%q: want wgs84, gcj02 or bd09", c.QueryParam("crs"))
+	}
+	x, evs, err := s.cfg.Incidents.Incident(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.incidentDTO(&x, crs, evs))
+}
+
+type eventIn struct {
+	Action string `json:"action"`
+	Actor  string `json:"actor"`
+	Note   string `json:"note"`
+}
+
+// incidentEvent: POST /v1/incidents/{id}/events — one lifecycle action.
+func (s *Server) incidentEvent(c echo.Context) error {
+	if s.cfg.Incidents == nil {
+		return grid.Errorf(grid.Unavailable, "incidents are not configured")
+	}
+	id, err := parseID(c)
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return err
+	}
+	var in eventIn
+	if err := decodeStrict(body, &in); err != nil {
+		return err
+	}
+	if !slices.Contains(grid.Actions(), in.Action) {
+		return invalid("action", "%q: want one of %s", in.Action, strings.Join(grid.Actions(), ", "))
+	}
+	if len(in.Note) > 4000 || len(in.Actor) > 100 {
+		return invalid("note", "note ≤ 4000 bytes, actor ≤ 100 bytes")
+	}
+	if in.Actor == "" {
+		in.Actor = actorOf(c)
+	}
+	x, ev, err := s.cfg.Incidents.Transition(c.Request().Context(), id, in.Action, in.Actor, in.Note, time.Now(), s.calendar())
+	if err != nil {
+		return err
+	}
+	d := s.incidentDTO(&x, coord.WGS84, []grid.Event{ev})
+	return c.JSON(http.StatusOK, d)
+}
+
+// findIncidents: GET /v1/incidents with filters and keyset pagination.
+func (s *Server) findIncidents(c echo.Context) error {
+	if s.cfg.Incidents == nil {
+		return grid.Errorf(grid.Unavailable, "incidents are not configured")
+	}
+	q := c.QueryParams()
+	crs, err := coord.ParseCRS(q.Get("crs"))
+	if err != nil {
+		return invalid("crs", "%q: want wgs84, gcj02 or bd09", q.Get("crs"))
+	}
+	v, err := s.assigner()
+	if err != nil {
+		return err
+	}
+	var f grid.IncidentFilter
+	if cat := q.Get("category"); cat != "" {
+		for _, k := range strings.Split(cat, ",") {
+			if _, ok := v.res.Category(k); !ok {
+				return invalid("category", "%q is not a known category", k)
+			}
+			f.Categories = append(f.Categories, k)
+		}
+	}
+	if th := q.Get("theme"); th != "" {
+		cats := v.themeCategories(th)
+		if len(cats) == 0 {
+			return invalid("theme", "%q: want parking, waterlogging or sanitation", th)
+		}
+		if f.Categories != nil {
+			cats = slices.DeleteFunc(cats, func(k string) bool { return !slices.Contains(f.Categories, k) })
+			if len(cats) == 0 {
+				cats = []string{"-"} // the category is not of the theme: nothing matches
+			}
+		}
+		f.Categories = cats
+	}
+	if st := q.Get("status"); st != "" {
+		for _, x := range strings.Split(st, ",") {
+			if !slices.Contains(grid.Statuses(), x) {
+				return invalid("status", "%q: want one of %s", x, strings.Join(grid.Statuses(), ", "))
+			}
+			f.Statuses = append(f.Statuses, x)
+		}
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &f.From}, {"to", &f.To}} {
+		if t := q.Get(p.name); t != "" {
+			if *p.dst, err = time.Parse(time.RFC3339, t); err != nil {
+				return invalid(p.name, "%q: want RFC 3339", t)
+			}
+		}
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		return invalid("from", "must be before to")
+	}
+	if t := q.Get("town"); t != "" {
+		if !grid.ValidTownCode(t) {
+			return invalid("town", "%q: want a 9-digit town code", t)
+		}
+		f.Town = t
+	}
+	if d := q.Get("department"); d != "" {
+		if _, ok := v.res.Department(d); !ok {
+			return invalid("department", "%q is not a known department", d)
+		}
+		f.Department = d
+	}
+	if cell := q.Get("cell"); cell != "" {
+		if !grid.ValidCellCode(cell) {
+			return invalid("cell", "%q is not a cell code", cell)
+		}
+		f.Cells = []string{cell}
+	}
+	if bb := q.Get("bbox"); bb != "" {
+		in, err := parseBBox(bb)
+		if err != nil {
+			return err
+		}
+		b := wgs84Envelope(crs, *in)
+		f.BBox = &b
+		var cells []string
+		v.snap.CellsIn(orb.Bound{Min: orb.Point{b[0], b[1]}, Max: orb.Point{b[2], b[3]}}, func(x *grid.Cell) bool {
+			if f.Cells == nil || slices.Contains(f.Cells, x.Code) {
+				cells = append(cells, x.Code)
+			}
+			return true
+		})
+		if cells == nil {
+			cells = []string{}
+		}
+		f.Cells = cells
+	}
+	if o := q.Get("overdue"); o != "" {
+		if f.Overdue, err = strconv.ParseBool(o); err != nil {
+			return invalid("overdue", "%q: want true or false", o)
+		}
+	}
+	if l := q.Get("limit"); l != "" {
+		if f.Limit, err = strconv.Atoi(l); err != nil || f.Limit < 1 || f.Limit > 1000 {
+			return invalid("limit", "%q: want 1…1000", l)
+		}
+	} else {
+		f.Limit = 100
+	}
+	if a := q.Get("after"); a != "" {
+		if f.After, err = strconv.ParseInt(a, 10, 64); err != nil || f.After <= 0 {
+			return invalid("after", "%q is not a cursor", a)
+		}
+	}
+	xs, err := s.cfg.Incidents.FindIncidents(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	next := ""
+	if len(xs) == f.Limit {
+		nq := c.Request().URL.Query()
+		nq.Set("after", strconv.FormatInt(xs[len(xs)-1].ID, 10))
+		next = "/v1/incidents?" + nq.Encode()
+	}
+	if wantsGeoJSON(c) {
+		fc := geojson.NewFeatureCollection()
+		for i := range xs {
+			d := s.incidentDTO(&xs[i], crs, nil)
+			ft := geojson.NewFeature(orb.Point{d.Lon, d.Lat})
+			b, _ := json.Marshal(d)
+			_ = json.Unmarshal(b, &ft.Properties)
+			delete(ft.Properties, "lon")
+			delete(ft.Properties, "lat")
+			ft.ID = d.ID
+			fc.Append(ft)
+		}
+		if next != "" {
+			fc.ExtraMembers = geojson.Properties{"links": []map[string]string{{"rel": "next", "href": next, "type": "application/geo+json"}}}
+		}
+		b, err := fc.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		return c.Blob(http.StatusOK, "application/geo+json", b)
+	}
+	out := make([]incidentDTO, 0, len(xs))
+	for i := range xs {
+		out = append(out, s.incidentDTO(&xs[i], crs, nil))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"incidents": out, "next": next})
+}
+
+func wantsGeoJSON(c echo.Context) bool {
+	f := c.QueryParam("f")
+	return f == "geojson" || (f == "" && strings.Contains(c.Request().Header.Get("Accept"), "application/geo+json"))
+}
