@@ -9,17 +9,17 @@ CREATE TABLE incident (
     id              bigint NOT NULL DEFAULT nextval('incident_id_seq'),
     occurred_at     timestamptz NOT NULL,
     received_at     timestamptz NOT NULL DEFAULT now(),
-    category        text NOT NULL CHECK (category ~ '^[PE][0-9]{4}$'),
+    category        text COLLATE "C" NOT NULL CHECK (category ~ '^[PE][0-9]{4}$'),
     geom            geometry(Point, 4326) NOT NULL,
     h3              bigint NOT NULL,           -- H3 cell, resolution 10
     source          text NOT NULL CHECK (source IN ('collector', 'camera', 'hotline', 'app', 'sensor', 'other')),
     description     text NOT NULL DEFAULT '',
     external_id     text CHECK (external_id <> ''),
     status          text NOT NULL CHECK (status IN ('collected', 'registered', 'dispatched', 'handled', 'closed', 'evaluated', 'cancelled', 'parked')),
-    cell_code       text NOT NULL,
-    community_code  text NOT NULL,
-    town_code       text NOT NULL,
-    department_code text NOT NULL,
+    cell_code       text COLLATE "C" NOT NULL,
+    community_code  text COLLATE "C" NOT NULL,
+    town_code       text COLLATE "C" NOT NULL,
+    department_code text COLLATE "C" NOT NULL,
     rule_id         bigint,
     grid_version    bigint NOT NULL,
     deadline        timestamptz NOT NULL,
@@ -95,7 +95,7 @@ CREATE INDEX incident_event_incident ON incident_event (incident_id, id);
 -- kept exact on every write.
 CREATE TABLE h3_rollup (
     day      date NOT NULL,
-    category text NOT NULL,
+    category text COLLATE "C" NOT NULL,
     h3       bigint NOT NULL,
     n        integer NOT NULL CHECK (n >= 0),
     PRIMARY KEY (day, category, h3)

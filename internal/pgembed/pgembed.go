@@ -408,7 +408,9 @@ func (c *Cluster) initdb(ctx context.Context) error {
 		if err := c.acct.mkdir(tmp, 0o700); err != nil {
 			return err
 		}
-		args := []string{"-D", tmp, "-U", superuser, "-E", "UTF8", "--locale=" + locale,
+		// Byte-wise collation: codes are ASCII digits, and libc's
+		// collation makes every text comparison (and index insert) slower.
+		args := []string{"-D", tmp, "-U", superuser, "-E", "UTF8", "--locale=" + locale, "--lc-collate=C",
 			"--auth-local=trust", "--auth-host=scram-sha-256", "--pwfile=" + pwFile}
 		if c.inst.major == 0 || c.inst.major >= 14 {
 			args = append(args, "--no-instructions")

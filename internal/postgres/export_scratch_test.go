@@ -1,0 +1,3 @@
+package postgres
+
+func NearestSQLForTest(kind string) string { if kind == "" { return nearestAnyKind }; return nearestOfKind }
