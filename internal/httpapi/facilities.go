@@ -242,7 +242,7 @@ func (s *Server) listFacilities(c echo.Context) error {
 	var next string
 	if len(fs) > limit {
 		fs = fs[:limit]
-		q := c.QueryParams()
+		q := c.Request().URL.Query()
 		q.Set("after", fs[limit-1].Code)
 		q.Set("limit", strconv.Itoa(limit))
 		next = c.Request().URL.Path + "?" + q.Encode()

@@ -13,7 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Limits of NearestFacilities.
+// Limits of NearestFacilities: at most MaxNearestK facilities, at most
+// MaxNearestMeters away.
 const (
 	MaxNearestK      = 100
 	MaxNearestMeters = 50_000
@@ -24,7 +25,7 @@ const (
 // f.Limit of them (0: no limit). Invalid for an unknown kind, a negative
 // limit or a malformed box.
 func (db *DB) Facilities(ctx context.Context, f grid.FacilityFilter) (out []grid.Facility, err error) {
-	defer wrap(&err, "Facilities(%+v)", f)
+	defer wrap(&err, "Facilities(kind %q, bbox %v, limit %d, after %q)", f.Kind, f.BBox, f.Limit, f.After)
 	if err := checkKind(f.Kind); err != nil {
 		return nil, err
 	}
@@ -45,9 +46,9 @@ func (db *DB) Facilities(ctx context.Context, f grid.FacilityFilter) (out []grid
 		if err := checkBBox(b); err != nil {
 			return nil, err
 		}
-		// && on a point is the envelope's ST_Intersects, edges included,
-		// and uses the GiST index.
-		conds = append(conds, fmt.Sprintf("geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)",
+		// Not a bare &&: it compares boxes rounded outward to float4, about
+		// a metre loose. ST_Intersects uses the index and is exact, edges in.
+		conds = append(conds, fmt.Sprintf("ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326))",
 			arg(b[0]), arg(b[1]), arg(b[2]), arg(b[3])))
 	}
 	if f.After != "" {
@@ -74,7 +75,10 @@ func (db *DB) Facilities(ctx context.Context, f grid.FacilityFilter) (out []grid
 		x.Attrs, err = decodeAttrs(attrs)
 		return x, err
 	})
-	return out, db.classify(err)
+	if err != nil {
+		return nil, db.classify(err)
+	}
+	return out, nil
 }
 
 // nearestSQL finds the k facilities nearest to ($1, $2) by geodesic distance
@@ -159,7 +163,10 @@ func (db *DB) NearestFacilities(ctx context.Context, p [2]float64, kind string, 
 		x.Attrs, err = decodeAttrs(attrs)
 		return x, err
 	})
-	return out, db.classify(err)
+	if err != nil {
+		return nil, db.classify(err)
+	}
+	return out, nil
 }
 
 func checkKind(kind string) error {
