@@ -91,16 +91,29 @@ CREATE TABLE incident_event (
 );
 CREATE INDEX incident_event_incident ON incident_event (incident_id, id);
 
--- H3 rollups for heatmaps: per day (UTC+8), category and resolution-9 cell,
--- kept exact on every write.
+-- H3 rollups for heatmaps: incidents per local (UTC+8) day and hour,
+-- category and resolution-9 cell, kept exact in the transaction of every
+-- write. The hour makes hour-of-day and weekday filters exact; coarser
+-- resolutions are parents of the stored cell (h3_parent below).
 CREATE TABLE h3_rollup (
     day      date NOT NULL,
+    hour     smallint NOT NULL CHECK (hour BETWEEN 0 AND 23),
     category text COLLATE "C" NOT NULL,
     h3       bigint NOT NULL,
     n        integer NOT NULL CHECK (n >= 0),
-    PRIMARY KEY (day, category, h3)
+    PRIMARY KEY (day, category, hour, h3)
 );
+
+-- The parent of an H3 cell at a coarser resolution: the resolution field
+-- set to res and the digits of finer resolutions set to 7 (unused), as the
+-- H3 index layout defines it.
+CREATE FUNCTION h3_parent(h bigint, res integer) RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT (h & ~(15::bigint << 52) & ~((1::bigint << (3 * (15 - res))) - 1))
+         | (res::bigint << 52) | ((1::bigint << (3 * (15 - res))) - 1)
+$$;
 
 ---- create above / drop below ----
 DROP TABLE h3_rollup, incident_event, incident_key, incident;
+DROP FUNCTION h3_parent;
 DROP FUNCTION citygrid_ensure_partitions;

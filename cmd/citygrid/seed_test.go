@@ -44,15 +44,17 @@ func TestSeedAssignsAndRollsUpExactly(t *testing.T) {
 	// Rollups against a recount of the raw rows.
 	type key struct {
 		day      string
+		hour     int
 		category string
 		h3       int64
 	}
 	raw := map[key]int{}
-	rows, _ := db.Pool().Query(ctx, `SELECT to_char(occurred_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD'), category, h3 FROM incident`)
+	rows, _ := db.Pool().Query(ctx, `SELECT to_char(occurred_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD'),
+		extract(hour FROM occurred_at AT TIME ZONE 'Asia/Shanghai')::int, category, h3 FROM incident`)
 	for rows.Next() {
 		var k key
 		var c int64
-		if err := rows.Scan(&k.day, &k.category, &c); err != nil {
+		if err := rows.Scan(&k.day, &k.hour, &k.category, &c); err != nil {
 			t.Fatal(err)
 		}
 		p, err := h3.Cell(c).Parent(9)
@@ -68,12 +70,12 @@ func TestSeedAssignsAndRollsUpExactly(t *testing.T) {
 	if rows.Err() != nil {
 		t.Fatal(rows.Err())
 	}
-	rows, _ = db.Pool().Query(ctx, `SELECT to_char(day, 'YYYY-MM-DD'), category, h3, n FROM h3_rollup`)
+	rows, _ = db.Pool().Query(ctx, `SELECT to_char(day, 'YYYY-MM-DD'), hour, category, h3, n FROM h3_rollup`)
 	rolled := map[key]int{}
 	for rows.Next() {
 		var k key
 		var n int
-		if err := rows.Scan(&k.day, &k.category, &k.h3, &n); err != nil {
+		if err := rows.Scan(&k.day, &k.hour, &k.category, &k.h3, &n); err != nil {
 			t.Fatal(err)
 		}
 		rolled[k] = n
@@ -86,6 +88,27 @@ func TestSeedAssignsAndRollsUpExactly(t *testing.T) {
 			t.Errorf("rollup %+v = %d, raw recount %d", k, rolled[k], n)
 			break
 		}
+	}
+
+	// The SQL h3_parent agrees with h3's own Parent at every coarser resolution.
+	rows, _ = db.Pool().Query(ctx, `SELECT h3, h3_parent(h3, 5), h3_parent(h3, 7), h3_parent(h3, 8), h3_parent(h3, 9), h3_parent(h3, 10) FROM incident LIMIT 2000`)
+	checked := 0
+	for rows.Next() {
+		var c int64
+		var ps [5]int64
+		if err := rows.Scan(&c, &ps[0], &ps[1], &ps[2], &ps[3], &ps[4]); err != nil {
+			t.Fatal(err)
+		}
+		for i, res := range []int{5, 7, 8, 9, 10} {
+			want, err := h3.Cell(c).Parent(res)
+			if err != nil || int64(want) != ps[i] {
+				t.Fatalf("h3_parent(%x, %d) = %x, h3 says %x (%v)", c, res, ps[i], int64(want), err)
+			}
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Error("no incidents to check h3_parent on")
 	}
 
 	// The history has the seasons DOMAIN.md describes.

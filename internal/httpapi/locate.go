@@ -21,6 +21,9 @@ import (
 // MaxBatch is the most points one POST /v1/locate may carry.
 const MaxBatch = 100_000
 
+// batchChunk is how much of a batch answer is built before it is written.
+const batchChunk = 128 << 10
+
 // maxBatchBody caps the batch request body: 100,000 points with full
 // precision fit in a few MiB.
 const maxBatchBody = 16 << 20
@@ -68,10 +71,16 @@ func (s *Server) locateParams(c echo.Context, crsS, category, at string) (locate
 	return p, nil
 }
 
+// pointOK reports whether lon, lat are degrees in range; the comparisons
+// exclude NaN.
+func pointOK(lon, lat float64) bool {
+	return lon >= -180 && lon <= 180 && lat >= -90 && lat <= 90
+}
+
 // checkPoint validates a point in degrees; field names the input.
 func checkPoint(field string, lon, lat float64) error {
-	if lon >= -180 && lon <= 180 && lat >= -90 && lat <= 90 {
-		return nil // the common case, NaN excluded by the comparisons
+	if pointOK(lon, lat) {
+		return nil // the common case
 	}
 	switch {
 	case math.IsNaN(lon) || math.IsInf(lon, 0):
@@ -120,7 +129,7 @@ func (s *Server) getLocate(c echo.Context) error {
 	}
 	wlon, wlat := coord.ToWGS84(p.crs, lon, lat)
 	var zones [8]dispatch.ZoneRef
-	cell, d, hasDept, _ := p.view.resolve(wlon, wlat, p.category, zones[:0])
+	cell, d, hasDept, _ := p.view.resolve(wlon, wlat, p.category, zones[:0], nil)
 	if cell < 0 {
 		return grid.Errorf(grid.NotFound, "point (%v, %v) in %s is outside the managed area", lon, lat, p.crs)
 	}
@@ -149,18 +158,20 @@ func (s *Server) postLocate(c echo.Context) error {
 	if len(body) > maxBatchBody {
 		return invalid("body", "larger than %d bytes", maxBatchBody)
 	}
-	var req batchRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return invalid(te.Field, "want %s, got JSON %s", te.Type, te.Value)
+	req, fast := decodeBatchFast(body)
+	if !fast {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) && te.Field != "" {
+				return invalid(te.Field, "want %s, got JSON %s", te.Type, te.Value)
+			}
+			return invalid("body", "not a locate batch: %v", err)
 		}
-		return invalid("body", "not a locate batch: %v", err)
-	}
-	if dec.More() {
-		return invalid("body", "trailing data after the JSON object")
+		if dec.More() {
+			return invalid("body", "trailing data after the JSON object")
+		}
 	}
 	if req.Points == nil {
 		return invalid("points", "required: an array of [lon, lat] pairs")
@@ -172,10 +183,28 @@ func (s *Server) postLocate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	b := make([]byte, 0, 64+len(req.Points)*200)
+	// A large answer goes out in chunks while the rest is computed, in
+	// bounded memory; a small one in one write, as before.
+	b := make([]byte, 0, min(64+len(req.Points)*(p.view.maxItem+1), batchChunk+p.view.maxItem+64))
+	write := func() error {
+		var err error
+		if c.Response().Committed {
+			_, err = c.Response().Write(b)
+		} else {
+			err = c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
+		}
+		b = b[:0]
+		return err
+	}
 	b = append(b, `{"results":[`...)
 	var zones [8]dispatch.ZoneRef
+	memo := cellDecisions{}
 	for i, pt := range req.Points {
+		if len(b) >= batchChunk {
+			if err := write(); err != nil {
+				return err
+			}
+		}
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -183,12 +212,13 @@ func (s *Server) postLocate(c echo.Context) error {
 			b = appendItemError(b, http.StatusBadRequest, fmt.Sprintf("points[%d]: want [lon, lat]", i))
 			continue
 		}
-		if err := checkPoint(fmt.Sprintf("points[%d]", i), pt[0], pt[1]); err != nil {
+		if !pointOK(pt[0], pt[1]) { // the field name is built for bad points only
+			err := checkPoint(fmt.Sprintf("points[%d]", i), pt[0], pt[1])
 			b = appendItemError(b, http.StatusBadRequest, grid.MessageOf(err))
 			continue
 		}
 		lon, lat := coord.ToWGS84(p.crs, pt[0], pt[1])
-		cell, d, hasDept, _ := p.view.resolve(lon, lat, p.category, zones[:0])
+		cell, d, hasDept, _ := p.view.resolve(lon, lat, p.category, zones[:0], memo)
 		if cell < 0 {
 			b = appendItemError(b, http.StatusNotFound, fmt.Sprintf("points[%d]: outside the managed area", i))
 			continue
@@ -196,7 +226,7 @@ func (s *Server) postLocate(c echo.Context) error {
 		b = p.view.appendResult(b, cell, d, hasDept)
 	}
 	b = append(b, "]}"...)
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
+	return write()
 }
 
 func appendItemError(b []byte, status int, detail string) []byte {
@@ -207,4 +237,185 @@ func appendItemError(b []byte, status int, detail string) []byte {
 	b = append(b, `,"detail":`...)
 	b = appendJSONString(b, detail)
 	return append(b, "}}"...)
+}
+
+// decodeBatchFast decodes the usual shape of a batch request exactly as
+// encoding/json would, without its reflection and per-point allocations: an
+// object whose keys are "crs", "category", "at" and "points", each at most
+// once; strings of printable ASCII without escapes; points an array of
+// [lon, lat] pairs of JSON numbers that float64 holds; JSON whitespace
+// between tokens and after the object. For anything else — other keys or
+// spellings, escapes, nulls, points that are not pairs, numbers out of
+// range, trailing data, bad syntax — ok is false and req zero, and the
+// caller decodes with encoding/json, which gives the answer or error it
+// always gave.
+func decodeBatchFast(body []byte) (req batchRequest, ok bool) {
+	if d := (&fastJSON{b: body}); d.batch(&req) {
+		return req, true
+	}
+	return batchRequest{}, false
+}
+
+// fastJSON reads the strict subset of JSON decodeBatchFast accepts.
+type fastJSON struct {
+	b []byte
+	i int
+}
+
+func (d *fastJSON) batch(req *batchRequest) bool {
+	if !d.tok('{') {
+		return false
+	}
+	var seen [4]bool
+	for {
+		key, ok := d.str()
+		if !ok || !d.tok(':') {
+			return false
+		}
+		var k int
+		switch key {
+		case "crs":
+			k = 0
+			req.CRS, ok = d.str()
+		case "category":
+			k = 1
+			req.Category, ok = d.str()
+		case "at":
+			k = 2
+			req.At, ok = d.str()
+		case "points":
+			k = 3
+			req.Points, ok = d.points()
+		default:
+			return false
+		}
+		if !ok || seen[k] {
+			return false
+		}
+		seen[k] = true
+		if d.tok('}') {
+			break
+		}
+		if !d.tok(',') {
+			return false
+		}
+	}
+	d.ws()
+	return d.i == len(d.b)
+}
+
+// ws skips JSON whitespace.
+func (d *fastJSON) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// tok skips whitespace and consumes c when it comes next.
+func (d *fastJSON) tok(c byte) bool {
+	d.ws()
+	if d.i < len(d.b) && d.b[d.i] == c {
+		d.i++
+		return true
+	}
+	return false
+}
+
+// str reads a string of printable ASCII without escapes.
+func (d *fastJSON) str() (string, bool) {
+	if !d.tok('"') {
+		return "", false
+	}
+	for start := d.i; d.i < len(d.b); d.i++ {
+		switch c := d.b[d.i]; {
+		case c == '"':
+			d.i++
+			return string(d.b[start : d.i-1]), true
+		case c < 0x20 || c > 0x7e || c == '\\':
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// points reads an array of [lon, lat] pairs; [] is an empty, non-nil list
+// as encoding/json makes it.
+func (d *fastJSON) points() ([][]float64, bool) {
+	if !d.tok('[') {
+		return nil, false
+	}
+	flat := make([]float64, 0, 2*((len(d.b)-d.i)/24+1))
+	if !d.tok(']') {
+		for {
+			if !d.tok('[') {
+				return nil, false
+			}
+			lon, ok := d.num()
+			if !ok || !d.tok(',') {
+				return nil, false
+			}
+			lat, ok := d.num()
+			if !ok || !d.tok(']') {
+				return nil, false
+			}
+			flat = append(flat, lon, lat)
+			if d.tok(']') {
+				break
+			}
+			if !d.tok(',') {
+				return nil, false
+			}
+		}
+	}
+	pts := make([][]float64, len(flat)/2)
+	for i := range pts {
+		pts[i] = flat[2*i : 2*i+2 : 2*i+2]
+	}
+	return pts, true
+}
+
+// num reads a number by JSON's grammar and converts it as encoding/json
+// does (strconv.ParseFloat, 64 bits); out of range is not ok.
+func (d *fastJSON) num() (float64, bool) {
+	d.ws()
+	b, i := d.b, d.i
+	digits := func() bool {
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i > start
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	if i < len(b) && b[i] == '0' {
+		i++
+	} else if i >= len(b) || b[i] < '1' || b[i] > '9' || !digits() {
+		return 0, false
+	}
+	if i < len(b) && b[i] == '.' {
+		if i++; !digits() {
+			return 0, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		if i++; i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return 0, false
+		}
+	}
+	f, err := strconv.ParseFloat(string(b[d.i:i]), 64)
+	if err != nil {
+		return 0, false
+	}
+	d.i = i
+	return f, true
 }

@@ -20,6 +20,7 @@ type view struct {
 	placeJSON [][]byte          // per cell: "cell":{…},"community":{…},"town":{…},"grid_version":N
 	deptJSON  map[string][]byte // "department":{…}
 	ruleJSON  map[int64][]byte  // "rule":{… without the closing brace
+	maxItem   int               // the longest locate object appendResult writes
 }
 
 func newView(s *locate.Snapshot) (*view, error) {
@@ -73,6 +74,19 @@ func newView(s *locate.Snapshot) (*view, error) {
 		b = strconv.AppendBool(b, r.Fallback)
 		v.ruleJSON[r.ID] = b
 	}
+	// The batch sizes its answer by the longest item: place, department,
+	// rule, a zone code (at most 32 characters), braces and commas.
+	var place, dept, rule int
+	for _, b := range v.placeJSON {
+		place = max(place, len(b))
+	}
+	for _, b := range v.deptJSON {
+		dept = max(dept, len(b))
+	}
+	for _, b := range v.ruleJSON {
+		rule = max(rule, len(b))
+	}
+	v.maxItem = place + dept + rule + len(`{,,,"zone":""}}`) + 32
 	return v, nil
 }
 
@@ -131,8 +145,9 @@ func (vs *views) get(s *locate.Snapshot) (*view, error) {
 }
 
 // resolve locates a WGS84 point and, with a category, finds its owner.
-// zones is scratch space reused by the caller.
-func (v *view) resolve(lon, lat float64, category string, zones []dispatch.ZoneRef) (cell int, d dispatch.Decision, hasDept bool, _ []dispatch.ZoneRef) {
+// zones is scratch space reused by the caller; memo, when not nil, carries
+// decisions between the points of one batch (one category).
+func (v *view) resolve(lon, lat float64, category string, zones []dispatch.ZoneRef, memo cellDecisions) (cell int, d dispatch.Decision, hasDept bool, _ []dispatch.ZoneRef) {
 	p := [2]float64{lon, lat}
 	cell = v.snap.CellIndex(p)
 	if cell < 0 || category == "" {
@@ -140,9 +155,27 @@ func (v *view) resolve(lon, lat float64, category string, zones []dispatch.ZoneR
 	}
 	zones = zones[:0]
 	v.snap.ZonesAt(p, func(z *grid.Zone) { zones = append(zones, dispatch.ZoneRef{Code: z.Code, Kind: z.Kind}) })
+	if len(zones) == 0 && memo != nil {
+		if m, ok := memo[cell]; ok {
+			return cell, m.d, m.ok, zones
+		}
+	}
 	c := &v.snap.Cells[cell]
 	d, ok, _ := v.res.Resolve(category, dispatch.Place{Cell: c.Code, Community: c.CommunityCode, Town: c.TownCode, Zones: zones})
+	if len(zones) == 0 && memo != nil {
+		memo[cell] = cellDecision{d, ok}
+	}
 	return cell, d, ok, zones
+}
+
+// cellDecisions memoizes, within one batch, the owner of the points of a
+// cell that lie in no zone: Resolve depends only on the category and the
+// place, and a place without zones is its cell's (cell, community, town).
+type cellDecisions map[int]cellDecision
+
+type cellDecision struct {
+	d  dispatch.Decision
+	ok bool
 }
 
 // appendResult writes one locate object.

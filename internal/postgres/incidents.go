@@ -74,6 +74,7 @@ var cst = time.FixedZone("CST", 8*3600)
 
 type rollupKey struct {
 	day      time.Time
+	hour     int16
 	category string
 	h3       int64
 }
@@ -84,7 +85,7 @@ func rollupOf(x *grid.Incident) (rollupKey, error) {
 		return rollupKey{}, grid.Errorf(grid.Invalid, "h3 %x: %v", x.H3, err)
 	}
 	d := x.OccurredAt.In(cst)
-	return rollupKey{time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC), x.Category, int64(p)}, nil
+	return rollupKey{time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC), int16(d.Hour()), x.Category, int64(p)}, nil
 }
 
 // addRollups adds counts to the H3 rollups, in key order so concurrent
@@ -92,24 +93,24 @@ func rollupOf(x *grid.Incident) (rollupKey, error) {
 func addRollups(ctx context.Context, tx pgx.Tx, roll map[rollupKey]int) error {
 	if len(roll) == 1 {
 		for k, n := range roll {
-			_, err := tx.Exec(ctx, `INSERT INTO h3_rollup (day, category, h3, n) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (day, category, h3) DO UPDATE SET n = h3_rollup.n + excluded.n`, k.day, k.category, k.h3, n)
+			_, err := tx.Exec(ctx, `INSERT INTO h3_rollup (day, hour, category, h3, n) VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (day, category, hour, h3) DO UPDATE SET n = h3_rollup.n + excluded.n`, k.day, k.hour, k.category, k.h3, n)
 			return err
 		}
 	}
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS rollup_in (day date, category text, h3 bigint, n integer) ON COMMIT DELETE ROWS`); err != nil {
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS rollup_in (day date, hour smallint, category text COLLATE "C", h3 bigint, n integer) ON COMMIT DELETE ROWS`); err != nil {
 		return err
 	}
 	rows := make([][]any, 0, len(roll))
 	for k, n := range roll {
-		rows = append(rows, []any{k.day, k.category, k.h3, n})
+		rows = append(rows, []any{k.day, k.hour, k.category, k.h3, n})
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rollup_in"}, []string{"day", "category", "h3", "n"}, pgx.CopyFromRows(rows)); err != nil {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rollup_in"}, []string{"day", "hour", "category", "h3", "n"}, pgx.CopyFromRows(rows)); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO h3_rollup (day, category, h3, n) SELECT day, category, h3, n FROM rollup_in
-		ORDER BY day, category, h3
-		ON CONFLICT (day, category, h3) DO UPDATE SET n = h3_rollup.n + excluded.n`)
+	_, err := tx.Exec(ctx, `INSERT INTO h3_rollup (day, hour, category, h3, n) SELECT day, hour, category, h3, n FROM rollup_in
+		ORDER BY day, category, hour, h3
+		ON CONFLICT (day, category, hour, h3) DO UPDATE SET n = h3_rollup.n + excluded.n`)
 	return err
 }
 
