@@ -96,3 +96,40 @@ type IncidentStore interface {
 	// Calendar loads the working calendar's holidays and make-up days.
 	Calendar(ctx context.Context) (*Calendar, error)
 }
+
+// StatsFilter selects the incidents a statistics query counts.
+type StatsFilter struct {
+	GroupBy    string // cell, community, town or department
+	Categories []string
+	From, To   time.Time
+	Interval   string // "", day, week or month: adds a time series per group
+	Top        int    // 0: every group
+	Town       string // a town-scoped caller sees only its town
+}
+
+// StatsRow is one group's counts and evaluation ratios (DOMAIN.md).
+type StatsRow struct {
+	Key, Name     string
+	Total         int64
+	ByCategory    map[string]int64
+	DueToHandle   int64 // dispatched (entered the handling loop), not cancelled
+	Handled       int64
+	HandledOnTime int64
+	DueToClose    int64
+	Closed        int64
+	ClosedOnTime  int64
+	Reworked      int64
+	Extended      int64
+	Series        []SeriesPoint
+}
+
+// SeriesPoint is a count in one time bucket.
+type SeriesPoint struct {
+	Start time.Time
+	Count int64
+}
+
+// StatsStore answers planner statistics.
+type StatsStore interface {
+	Stats(ctx context.Context, f StatsFilter) ([]StatsRow, error)
+}

@@ -23,6 +23,7 @@ type Config struct {
 	Store      grid.GridStore
 	Facilities grid.FacilityStore
 	Incidents  grid.IncidentStore
+	Stats      grid.StatsStore
 	Calendar   *grid.Calendar // working calendar for deadlines (default: Mon–Fri, 08:30–12:00, 13:30–17:30)
 	Catalog    *locate.Catalog
 	Registry   *prometheus.Registry // nil: a private one
@@ -96,6 +97,7 @@ func New(cfg Config) *Server {
 	e.GET("/v1/grid/cells/:code", s.gridCell)
 	s.routesFacilities(e)
 	s.routesIncidents(e)
+	s.routesStats(e)
 	return s
 }
 
