@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -127,6 +128,10 @@ func benchLocate(ctx context.Context, db *postgres.DB, cat *locate.Catalog, sc l
 	// service has them: the baseline at its best.
 	if _, err := db.Pool().Exec(ctx, `ANALYZE cell`); err != nil {
 		return nil, err
+	}
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil && len(strings.Fields(string(la))) >= 3 {
+		// Other work on the same cores slows every row; say how much there was.
+		fmt.Fprintf(progress, "bench: load average before the locate rows: %s\n", strings.Join(strings.Fields(string(la))[:3], " "))
 	}
 	rng := rand.New(rand.NewPCG(42, 0x10ca7e))
 	bound := cityBound(snap)

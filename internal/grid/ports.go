@@ -133,3 +133,39 @@ type SeriesPoint struct {
 type StatsStore interface {
 	Stats(ctx context.Context, f StatsFilter) ([]StatsRow, error)
 }
+
+// HeatQuery selects what a heatmap counts. From and To are whole hours.
+type HeatQuery struct {
+	Categories []string
+	Res        int // H3 resolution 5…10
+	From, To   time.Time
+	Hours      []int // local hours of day 0…23; empty: all
+	Weekdays   []int // ISO weekdays 1 (Monday)…7; empty: all
+}
+
+// HeatCell is an H3 cell and its incident count.
+type HeatCell struct {
+	H3    uint64
+	Count int64
+}
+
+// HeatmapStore counts incidents per H3 cell from the rollups.
+type HeatmapStore interface {
+	Heatmap(ctx context.Context, q HeatQuery) ([]HeatCell, error)
+}
+
+// Principal is who calls: a role and an optional town scope. The zero
+// value is the public.
+type Principal struct {
+	Role string // "", dispatcher, planner or admin
+	Town string
+}
+
+// Public reports whether the caller presented no key.
+func (p Principal) Public() bool { return p.Role == "" }
+
+// KeyStore resolves API keys.
+type KeyStore interface {
+	// Principal returns the role of a key: Unauthorized when unknown or revoked.
+	Principal(ctx context.Context, key string) (Principal, error)
+}

@@ -24,6 +24,11 @@ type Config struct {
 	Facilities grid.FacilityStore
 	Incidents  grid.IncidentStore
 	Stats      grid.StatsStore
+	Heatmaps   grid.HeatmapStore
+	Keys       grid.KeyStore
+	// MinPublicCount hides heatmap cells with fewer incidents from public
+	// callers, so no single report can be singled out (default 3).
+	MinPublicCount int
 	Calendar   *grid.Calendar // working calendar for deadlines (default: Mon–Fri, 08:30–12:00, 13:30–17:30)
 	Catalog    *locate.Catalog
 	Registry   *prometheus.Registry // nil: a private one
@@ -41,6 +46,7 @@ type Server struct {
 	reg  *prometheus.Registry
 
 	views    views
+	keys     keyCache
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 }
@@ -52,6 +58,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.MinPublicCount <= 0 {
+		cfg.MinPublicCount = 3
 	}
 	if cfg.BodyLimit == "" {
 		cfg.BodyLimit = "64M"
@@ -80,6 +89,7 @@ func New(cfg Config) *Server {
 	e.Use(middleware.RequestID())
 	e.Use(s.observe)
 	e.Use(middleware.Recover())
+	e.Use(s.authenticate)
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: cfg.BodyLimit,
 		// The batch endpoints read and limit their own bodies, to say
@@ -98,6 +108,7 @@ func New(cfg Config) *Server {
 	s.routesFacilities(e)
 	s.routesIncidents(e)
 	s.routesStats(e)
+	s.routesHeatmap(e)
 	return s
 }
 

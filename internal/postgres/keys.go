@@ -52,3 +52,21 @@ func (db *DB) CreateAPIKey(ctx context.Context, role, town, note string) (key st
 		prefix, role, town)
 	return key, err
 }
+
+// Principal resolves an API key by its hash.
+func (db *DB) Principal(ctx context.Context, key string) (p grid.Principal, err error) {
+	defer wrap(&err, "Principal")
+	sum := sha256.Sum256([]byte(key))
+	var town *string
+	err = db.pool.QueryRow(ctx, `SELECT role, town_code FROM api_key WHERE hash = $1 AND revoked_at IS NULL`, sum[:]).Scan(&p.Role, &town)
+	if notFound(err) {
+		return p, grid.Errorf(grid.Unauthorized, "unknown or revoked API key")
+	}
+	if err != nil {
+		return p, db.classify(err)
+	}
+	if town != nil {
+		p.Town = *town
+	}
+	return p, nil
+}

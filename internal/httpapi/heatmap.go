@@ -1,0 +1,303 @@
+package httpapi
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/citygrid/citygrid/internal/coord"
+	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/labstack/echo/v4"
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/encoding/mvt"
+	"github.com/paulmach/orb/geojson"
+	"github.com/paulmach/orb/maptile"
+	"github.com/uber/h3-go/v4"
+)
+
+func (s *Server) routesHeatmap(e *echo.Echo) {
+	e.GET("/v1/heatmap", s.heatmap)
+	e.GET("/v1/heatmap/tiles/:z/:x/:y", s.heatmapTile)
+}
+
+// heatParams reads what every heatmap-like endpoint shares: theme or
+// category, window, hour and weekday filters.
+func (s *Server) heatParams(c echo.Context, defRes int) (grid.HeatQuery, error) {
+	q := grid.HeatQuery{Res: defRes}
+	v, err := s.assigner()
+	if err != nil {
+		return q, err
+	}
+	theme, cat := c.QueryParam("theme"), c.QueryParam("category")
+	switch {
+	case theme != "" && cat != "":
+		return q, invalid("theme", "give theme or category, not both")
+	case theme != "":
+		if q.Categories = v.themeCategories(theme); len(q.Categories) == 0 {
+			return q, invalid("theme", "%q: want parking, waterlogging or sanitation", theme)
+		}
+	case cat != "":
+		for _, k := range strings.Split(cat, ",") {
+			if _, ok := v.res.Category(k); !ok {
+				return q, invalid("category", "%q is not a known category", k)
+			}
+			q.Categories = append(q.Categories, k)
+		}
+	default:
+		return q, invalid("theme", "required: a theme (parking, waterlogging, sanitation) or a category")
+	}
+	if r := c.QueryParam("res"); r != "" {
+		if q.Res, err = strconv.Atoi(r); err != nil || q.Res < 5 || q.Res > 10 {
+			return q, invalid("res", "%q: want an H3 resolution 5…10", r)
+		}
+	}
+	now := time.Now()
+	q.To = now.Truncate(time.Hour).Add(time.Hour)
+	q.From = q.To.AddDate(0, 0, -30)
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &q.From}, {"to", &q.To}} {
+		if t := c.QueryParam(p.name); t != "" {
+			if *p.dst, err = time.Parse(time.RFC3339, t); err != nil {
+				return q, invalid(p.name, "%q: want RFC 3339", t)
+			}
+		}
+	}
+	// The rollups count whole hours: from rounds down, to rounds up.
+	q.From = q.From.Truncate(time.Hour)
+	if t := q.To.Truncate(time.Hour); !t.Equal(q.To) {
+		q.To = t.Add(time.Hour)
+	}
+	if !q.From.Before(q.To) {
+		return q, invalid("from", "must be before to")
+	}
+	if q.To.Sub(q.From) > 3*366*24*time.Hour {
+		return q, invalid("from", "the window is longer than 3 years")
+	}
+	if q.Hours, err = parseSet(c.QueryParam("hours"), 0, 23); err != nil {
+		return q, invalid("hours", "%v: want hours 0–23 as a list or ranges, e.g. 22-23,0-5", err)
+	}
+	if q.Weekdays, err = parseSet(c.QueryParam("weekdays"), 1, 7); err != nil {
+		return q, invalid("weekdays", "%v: want ISO weekdays 1 (Monday)–7, e.g. 1-5", err)
+	}
+	return q, nil
+}
+
+// parseSet reads "1,3-5" into a sorted set within lo…hi.
+func parseSet(s string, lo, hi int) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	seen := map[int]bool{}
+	for _, part := range strings.Split(s, ",") {
+		a, b, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		x, err := strconv.Atoi(a)
+		if err != nil {
+			return nil, err
+		}
+		y := x
+		if isRange {
+			if y, err = strconv.Atoi(b); err != nil {
+				return nil, err
+			}
+		}
+		if x < lo || y > hi || x > y {
+			return nil, grid.Errorf(grid.Invalid, "%q is outside %d–%d", part, lo, hi)
+		}
+		for i := x; i <= y; i++ {
+			seen[i] = true
+		}
+	}
+	var out []int
+	for i := range seen {
+		out = append(out, i)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+type heatCellDTO struct {
+	H3    string `json:"h3"`
+	Count int64  `json:"count"`
+}
+
+// heatCells runs the query and hides small counts from public callers.
+func (s *Server) heatCells(c echo.Context, q grid.HeatQuery) ([]grid.HeatCell, int, error) {
+	if s.cfg.Heatmaps == nil {
+		return nil, 0, grid.Errorf(grid.Unavailable, "heatmaps are not configured")
+	}
+	cells, err := s.cfg.Heatmaps.Heatmap(c.Request().Context(), q)
+	if err != nil {
+		return nil, 0, err
+	}
+	minCount := 1
+	if principal(c).Public() {
+		minCount = s.cfg.MinPublicCount
+	}
+	cells = slices.DeleteFunc(cells, func(h grid.HeatCell) bool { return h.Count < int64(minCount) })
+	slices.SortFunc(cells, func(a, b grid.HeatCell) int {
+		if a.H3 < b.H3 {
+			return -1
+		}
+		if a.H3 > b.H3 {
+			return 1
+		}
+		return 0
+	})
+	return cells, minCount, nil
+}
+
+// heatmap: GET /v1/heatmap — counts per H3 cell as JSON or GeoJSON hexagons.
+func (s *Server) heatmap(c echo.Context) error {
+	q, err := s.heatParams(c, 8)
+	if err != nil {
+		return err
+	}
+	crs, err := coord.ParseCRS(c.QueryParam("crs"))
+	if err != nil {
+		return invalid("crs", "%q: want wgs84, gcj02 or bd09", c.QueryParam("crs"))
+	}
+	var bbox *[4]float64
+	if bb := c.QueryParam("bbox"); bb != "" {
+		in, err := parseBBox(bb)
+		if err != nil {
+			return err
+		}
+		b := wgs84Envelope(crs, *in)
+		bbox = &b
+	}
+	cells, minCount, err := s.heatCells(c, q)
+	if err != nil {
+		return err
+	}
+	if bbox != nil {
+		cells = slices.DeleteFunc(cells, func(h grid.HeatCell) bool {
+			ll, err := h3.Cell(h.H3).LatLng()
+			return err != nil || ll.Lng < bbox[0] || ll.Lng > bbox[2] || ll.Lat < bbox[1] || ll.Lat > bbox[3]
+		})
+	}
+	var total int64
+	for _, h := range cells {
+		total += h.Count
+	}
+	if wantsGeoJSON(c) {
+		fc := geojson.NewFeatureCollection()
+		for _, h := range cells {
+			f := geojson.NewFeature(hexagon(h3.Cell(h.H3), crs))
+			f.Properties["h3"], f.Properties["count"] = h3.Cell(h.H3).String(), h.Count
+			fc.Append(f)
+		}
+		fc.ExtraMembers = geojson.Properties{"res": q.Res, "total": total, "crs": crs.String(), "min_count": minCount,
+			"from": q.From.Format(time.RFC3339), "to": q.To.Format(time.RFC3339)}
+		b, err := fc.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		return c.Blob(http.StatusOK, "application/geo+json", b)
+	}
+	out := make([]heatCellDTO, len(cells))
+	for i, h := range cells {
+		out[i] = heatCellDTO{H3: h3.Cell(h.H3).String(), Count: h.Count}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"res": q.Res, "total": total, "cells": out, "min_count": minCount,
+		"from": q.From, "to": q.To})
+}
+
+// hexagon is a cell's boundary as a closed polygon in the output CRS.
+func hexagon(cell h3.Cell, crs coord.CRS) orb.Polygon {
+	b, err := cell.Boundary()
+	if err != nil {
+		return nil
+	}
+	ring := make(orb.Ring, 0, len(b)+1)
+	for _, ll := range b {
+		lon, lat := coord.FromWGS84(crs, ll.Lng, ll.Lat)
+		ring = append(ring, orb.Point{lon, lat})
+	}
+	ring = append(ring, ring[0])
+	return orb.Polygon{ring}
+}
+
+// TileRes picks the H3 resolution of a heatmap tile so hexagons stay some
+// 10–30 pixels across on a 512-pixel tile.
+func TileRes(z int) int {
+	switch {
+	case z <= 8:
+		return 5
+	case z <= 9:
+		return 6
+	case z <= 11:
+		return 7
+	case z <= 13:
+		return 8
+	case z <= 15:
+		return 9
+	}
+	return 10
+}
+
+// heatmapTile: GET /v1/heatmap/tiles/{z}/{x}/{y}.mvt — the heatmap as a
+// vector tile, layer "heatmap", properties h3 and count.
+func (s *Server) heatmapTile(c echo.Context) error {
+	z, x, y, err := tileCoords(c)
+	if err != nil {
+		return err
+	}
+	q, err := s.heatParams(c, TileRes(z))
+	if err != nil {
+		return err
+	}
+	if c.QueryParam("res") == "" {
+		q.Res = TileRes(z)
+	}
+	tile := maptile.New(uint32(x), uint32(y), maptile.Zoom(z))
+	bound := tile.Bound(0.05)
+	cells, _, err := s.heatCells(c, q)
+	if err != nil {
+		return err
+	}
+	fc := geojson.NewFeatureCollection()
+	for _, h := range cells {
+		poly := hexagon(h3.Cell(h.H3), coord.WGS84)
+		if poly == nil || !poly.Bound().Intersects(bound) {
+			continue
+		}
+		f := geojson.NewFeature(poly)
+		f.Properties["h3"], f.Properties["count"] = h3.Cell(h.H3).String(), h.Count
+		fc.Append(f)
+	}
+	layers := mvt.NewLayers(map[string]*geojson.FeatureCollection{"heatmap": fc})
+	layers.ProjectToTile(tile)
+	layers.Clip(mvt.MapboxGLDefaultExtentBound)
+	b, err := mvt.Marshal(layers)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "public, max-age=60")
+	return c.Blob(http.StatusOK, "application/vnd.mapbox-vector-tile", b)
+}
+
+// tileCoords reads z/x/y(.mvt) and checks they name a tile.
+func tileCoords(c echo.Context) (int, int, int, error) {
+	z, err := strconv.Atoi(c.Param("z"))
+	if err != nil || z < 0 || z > 22 {
+		return 0, 0, 0, invalid("z", "%q: want a zoom 0…22", c.Param("z"))
+	}
+	n := 1 << z
+	x, err := strconv.Atoi(c.Param("x"))
+	if err != nil || x < 0 || x >= n {
+		return 0, 0, 0, invalid("x", "%q: want 0…%d at zoom %d", c.Param("x"), n-1, z)
+	}
+	ys, ok := strings.CutSuffix(c.Param("y"), ".mvt")
+	if !ok {
+		return 0, 0, 0, grid.Errorf(grid.NotFound, "tiles are served as .mvt")
+	}
+	y, err := strconv.Atoi(ys)
+	if err != nil || y < 0 || y >= n {
+		return 0, 0, 0, invalid("y", "%q: want 0…%d at zoom %d", ys, n-1, z)
+	}
+	return z, x, y, nil
+}

@@ -1,0 +1,276 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/citygrid/citygrid/internal/httpapi"
+	"github.com/paulmach/orb/encoding/mvt"
+	"github.com/paulmach/orb/maptile"
+	"github.com/uber/h3-go/v4"
+)
+
+func (f *fixture) getAs(t *testing.T, path, key string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, f.srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+type heatRow struct {
+	at       time.Time
+	category string
+	h3       h3.Cell
+}
+
+// seedHeat posts n incidents at random cells, categories and hours of the
+// first half of 2026, and reads them back raw.
+func seedHeat(t *testing.T, f *fixture, n int) []heatRow {
+	t.Helper()
+	ctx := context.Background()
+	var xs, ys []float64
+	if err := f.db.Pool().QueryRow(ctx, `SELECT array_agg(ST_X(p) ORDER BY c), array_agg(ST_Y(p) ORDER BY c) FROM (SELECT code c, ST_PointOnSurface(geom) p FROM cell
+		WHERE version_id = (SELECT id FROM grid_version WHERE active) AND (town_code <= '331082005' OR code LIKE '%001')) s`).Scan(&xs, &ys); err != nil {
+		t.Fatal(err)
+	}
+	pts := make([][2]float64, len(xs))
+	for i := range xs {
+		pts[i] = [2]float64{xs[i], ys[i]}
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	cats := []string{"E0505", "E0506", "E0406", "E0102", "E0103", "P0301"}
+	var sb strings.Builder
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	for range n {
+		p := pts[r.IntN(min(len(pts), 40))] // few cells: counts pile up
+		if r.IntN(3) == 0 {
+			p = pts[r.IntN(len(pts))]
+		}
+		at := start.Add(time.Duration(r.IntN(180*24*60)) * time.Minute)
+		fmt.Fprintf(&sb, `{"category":%q,"lon":%v,"lat":%v,"occurred_at":%q,"source":"camera"}`+"\n",
+			cats[r.IntN(len(cats))], p[0]+r.Float64()*1e-5, p[1]+r.Float64()*1e-5, at.Format(time.RFC3339))
+	}
+	resp, b := f.post(t, "/v1/incidents/bulk", sb.String())
+	if resp.StatusCode != 201 {
+		t.Fatalf("bulk: %d %s", resp.StatusCode, b[:min(len(b), 300)])
+	}
+	rows, err := f.db.Pool().Query(ctx, `SELECT occurred_at, category, h3 FROM incident`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []heatRow
+	for rows.Next() {
+		var x heatRow
+		var c int64
+		if err := rows.Scan(&x.at, &x.category, &c); err != nil {
+			t.Fatal(err)
+		}
+		x.h3 = h3.Cell(c)
+		out = append(out, x)
+	}
+	return out
+}
+
+// TestHeatmapRollupsEqualRawRecount: heatmaps served from the rollups equal
+// a recount of the raw incidents, over random windows, resolutions,
+// themes, categories, hours and weekdays.
+func TestHeatmapRollupsEqualRawRecount(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	raw := seedHeat(t, f, 3000)
+	key, err := f.db.CreateAPIKey(context.Background(), "planner", "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cst := time.FixedZone("CST", 8*3600)
+	themes := map[string][]string{"parking": {"E0505", "E0506"}, "waterlogging": {"E0406"}, "sanitation": {"E0102", "E0103", "E0104", "P0301"}}
+	r := rand.New(rand.NewPCG(7, 8))
+	for i := range 40 {
+		q := url.Values{}
+		var cats []string
+		if i%2 == 0 {
+			th := []string{"parking", "waterlogging", "sanitation"}[r.IntN(3)]
+			q.Set("theme", th)
+			cats = themes[th]
+		} else {
+			c := []string{"E0505", "E0406", "E0103"}[r.IntN(3)]
+			q.Set("category", c)
+			cats = []string{c}
+		}
+		res := 5 + r.IntN(6)
+		q.Set("res", fmt.Sprint(res))
+		from := time.Date(2026, 1, 1, 0, 0, 0, 0, cst).Add(time.Duration(r.IntN(150*24)) * time.Hour)
+		to := from.Add(time.Duration(1+r.IntN(60*24)) * time.Hour)
+		q.Set("from", from.Format(time.RFC3339))
+		q.Set("to", to.Format(time.RFC3339))
+		var hours, days []int
+		if r.IntN(2) == 0 {
+			a := r.IntN(20)
+			hours = []int{a, a + 1, a + 2, a + 3}
+			q.Set("hours", fmt.Sprintf("%d-%d", a, a+3))
+		}
+		if r.IntN(2) == 0 {
+			days = []int{1, 2, 3, 4, 5}
+			q.Set("weekdays", "1-5")
+		}
+		want := map[string]int64{}
+		for _, x := range raw {
+			lt := x.at.In(cst)
+			wd := int(lt.Weekday())
+			if wd == 0 {
+				wd = 7
+			}
+			if !slices.Contains(cats, x.category) || x.at.Before(from) || !x.at.Before(to) ||
+				(hours != nil && !slices.Contains(hours, lt.Hour())) || (days != nil && !slices.Contains(days, wd)) {
+				continue
+			}
+			p, err := x.h3.Parent(res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[p.String()]++
+		}
+		resp, b := f.getAs(t, "/v1/heatmap?"+q.Encode(), key)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", q.Encode(), resp.StatusCode, b)
+		}
+		got := decode[struct {
+			Res   int
+			Total int64
+			Cells []struct {
+				H3    string
+				Count int64
+			}
+		}](t, b)
+		var total int64
+		gotMap := map[string]int64{}
+		for _, c := range got.Cells {
+			gotMap[c.H3] = c.Count
+			total += c.Count
+		}
+		if got.Res != res || total != got.Total || len(gotMap) != len(want) {
+			t.Errorf("%s: res %d, %d cells (raw %d), total %d", q.Encode(), got.Res, len(gotMap), len(want), got.Total)
+		}
+		for k, n := range want {
+			if gotMap[k] != n {
+				t.Errorf("%s: cell %s has %d, raw recount %d", q.Encode(), k, gotMap[k], n)
+				break
+			}
+		}
+	}
+}
+
+func TestHeatmapPublicSuppressionAndAuth(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	seedHeat(t, f, 800)
+	key, err := f.db.CreateAPIKey(context.Background(), "planner", "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := "/v1/heatmap?theme=parking&res=10&from=2026-01-01T00:00:00Z&to=2026-07-01T00:00:00Z"
+	type heat struct {
+		Total    int64
+		MinCount int `json:"min_count"`
+		Cells    []struct{ Count int64 }
+	}
+	_, b := f.get(t, q)
+	pub := decode[heat](t, b)
+	_, b = f.getAs(t, q, key)
+	planner := decode[heat](t, b)
+	small := 0
+	for _, c := range planner.Cells {
+		if c.Count < 3 {
+			small++
+		}
+	}
+	if small == 0 {
+		t.Fatal("the test data has no small cells to hide")
+	}
+	for _, c := range pub.Cells {
+		if c.Count < 3 {
+			t.Errorf("the public sees a cell of %d incidents", c.Count)
+		}
+	}
+	if pub.MinCount != 3 || planner.MinCount != 1 || len(pub.Cells) != len(planner.Cells)-small {
+		t.Errorf("public %d cells (min %d), planner %d cells (min %d), %d small", len(pub.Cells), pub.MinCount, len(planner.Cells), planner.MinCount, small)
+	}
+	resp, b := f.getAs(t, q, "cg_nothing_here")
+	wantProblem(t, resp, b, 401, "API key")
+}
+
+func TestHeatmapFormatsAndTiles(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	seedHeat(t, f, 600)
+	resp, b := f.get(t, "/v1/heatmap?theme=parking&res=8&from=2026-01-01T00:00:00Z&to=2026-07-01T00:00:00Z&f=geojson&crs=gcj02")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/geo+json" || !strings.Contains(string(b), `"Polygon"`) {
+		t.Errorf("geojson: %d %s", resp.StatusCode, b[:min(len(b), 200)])
+	}
+	// A tile over the urban core: hexagons in layer "heatmap".
+	tile := maptile.At([2]float64{121.13, 28.85}, 12)
+	resp, b = f.get(t, fmt.Sprintf("/v1/heatmap/tiles/%d/%d/%d.mvt?theme=parking&from=2026-01-01T00:00:00Z&to=2026-07-01T00:00:00Z", tile.Z, tile.X, tile.Y))
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.mapbox-vector-tile" {
+		t.Fatalf("tile: %d %s", resp.StatusCode, b)
+	}
+	layers, err := mvt.Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(layers) != 1 || layers[0].Name != "heatmap" || len(layers[0].Features) == 0 {
+		t.Fatalf("tile layers: %+v", layers)
+	}
+	for _, ft := range layers[0].Features {
+		c := h3.CellFromString(ft.Properties["h3"].(string))
+		if c.Resolution() != httpapi.TileRes(12) || ft.Properties["count"].(float64) < 3 {
+			t.Errorf("tile feature %v", ft.Properties)
+		}
+	}
+	for _, c := range []struct {
+		path    string
+		status  int
+		mention string
+	}{
+		{"/v1/heatmap", 400, "theme"},
+		{"/v1/heatmap?theme=noise", 400, "theme"},
+		{"/v1/heatmap?theme=parking&category=E0505", 400, "theme"},
+		{"/v1/heatmap?category=E9999", 400, "category"},
+		{"/v1/heatmap?theme=parking&res=4", 400, "res"},
+		{"/v1/heatmap?theme=parking&res=11", 400, "res"},
+		{"/v1/heatmap?theme=parking&from=x", 400, "from"},
+		{"/v1/heatmap?theme=parking&from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", 400, "from"},
+		{"/v1/heatmap?theme=parking&hours=25", 400, "hours"},
+		{"/v1/heatmap?theme=parking&hours=5-2", 400, "hours"},
+		{"/v1/heatmap?theme=parking&weekdays=0", 400, "weekdays"},
+		{"/v1/heatmap?theme=parking&bbox=1,2", 400, "bbox"},
+		{"/v1/heatmap?theme=parking&crs=x", 400, "crs"},
+		{"/v1/heatmap/tiles/12/99999/1.mvt?theme=parking", 400, "x"},
+		{"/v1/heatmap/tiles/x/1/1.mvt?theme=parking", 400, "z"},
+		{"/v1/heatmap/tiles/3/1/1.png?theme=parking", 404, "mvt"},
+	} {
+		resp, b := f.get(t, c.path)
+		wantProblem(t, resp, b, c.status, c.mention)
+	}
+}
