@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/hexbin"
 	"github.com/citygrid/citygrid/internal/locate"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -47,6 +48,7 @@ type Server struct {
 
 	views    views
 	keys     keyCache
+	studies  hexbin.StudyCache
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 }
@@ -109,6 +111,7 @@ func New(cfg Config) *Server {
 	s.routesIncidents(e)
 	s.routesStats(e)
 	s.routesHeatmap(e)
+	s.routesHotspots(e)
 	return s
 }
 

@@ -36,7 +36,7 @@ func newFixture(t *testing.T) *fixture {
 	if _, err := cat.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s := httpapi.New(httpapi.Config{Store: db, Incidents: db, Heatmaps: db, Keys: db, Facilities: db, Catalog: cat, OpenAPI: api.OpenAPI})
+	s := httpapi.New(httpapi.Config{Store: db, Incidents: db, Stats: db, Heatmaps: db, Keys: db, Facilities: db, Catalog: cat, OpenAPI: api.OpenAPI})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, db: db, api: s, cat: cat}

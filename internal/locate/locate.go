@@ -23,6 +23,7 @@ type Snapshot struct {
 	Cells       []grid.Cell // sorted by code
 	Towns       []grid.Town
 	Communities []grid.Community
+	Boundary    orb.MultiPolygon // the city
 	// Reference data read in the same transaction as the grid, so rules
 	// and places never come from different moments.
 	Rules       []grid.Rule
@@ -58,6 +59,7 @@ func Build(m *grid.Model) (*Snapshot, error) {
 		Cells:       append([]grid.Cell(nil), c.Cells...),
 		Zones:       append([]grid.Zone(nil), c.Zones...),
 		Towns:       c.Towns,
+		Boundary:    c.Boundary,
 		Communities: c.Communities,
 		Rules:       c.Rules,
 		Departments: c.Departments,
