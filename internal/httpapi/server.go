@@ -30,11 +30,11 @@ type Config struct {
 	// MinPublicCount hides heatmap cells with fewer incidents from public
 	// callers, so no single report can be singled out (default 3).
 	MinPublicCount int
-	Calendar   *grid.Calendar // working calendar for deadlines (default: Mon–Fri, 08:30–12:00, 13:30–17:30)
-	Catalog    *locate.Catalog
-	Registry   *prometheus.Registry // nil: a private one
-	Logger     *slog.Logger
-	OpenAPI    []byte
+	Calendar       *grid.Calendar // working calendar for deadlines (default: Mon–Fri, 08:30–12:00, 13:30–17:30)
+	Catalog        *locate.Catalog
+	Registry       *prometheus.Registry // nil: a private one
+	Logger         *slog.Logger
+	OpenAPI        []byte
 	// BodyLimit caps request bodies (default 64 MiB: a 100,000-point batch fits).
 	BodyLimit string
 }
