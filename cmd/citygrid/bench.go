@@ -44,7 +44,7 @@ func yesNo(ok bool) string {
 
 func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	n := fs.Int("incidents", 1_000_000, "incidents to seed for the ingest row")
+	n := fs.Int("incidents", 1_000_000, "incidents to seed before the seeding and planner rows (the budgets are stated for 10,000,000)")
 	keep := fs.String("data-dir", "", "data directory for the benchmark cluster (default: a fresh temporary one)")
 	only := fs.String("only", "", "comma list of rows to run: "+strings.Join(benchRowNames, ", ")+" (default: all; the database starts either way)")
 	if err := fs.Parse(args); err != nil {
@@ -98,8 +98,12 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		return err
 	}
 	rows = append(rows, lr...)
-	if !sel("seed") {
-		printBench(out, rows)
+	if !sel("seed") && !sel("planner") && !sel("planner-heatmap") && !sel("planner-hotspots") && !sel("planner-stats") {
+		ir, err := benchIngest(ctx, db.DB, cat, sel, os.Stderr)
+		if err != nil {
+			return err
+		}
+		printBench(out, append(rows, ir...))
 		return nil
 	}
 

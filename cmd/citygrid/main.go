@@ -23,7 +23,7 @@ Usage:
   citygrid seed    [--incidents N] [--data-dir DIR]
   citygrid import  [--crs EPSG:4326|EPSG:4490|EPSG:4549|gcj02] [--data-dir DIR] FILE
   citygrid keys create --role dispatcher|planner|admin [--town CODE] [--data-dir DIR]
-  citygrid bench   [--incidents N]
+  citygrid bench   [--incidents N] [--only ROWS] [--data-dir DIR]
 
 Without DATABASE_URL every command uses the private PostGIS cluster under
 --data-dir (default $CITYGRID_DATA_DIR, else ./.citygrid), starting it when

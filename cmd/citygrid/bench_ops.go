@@ -1,0 +1,292 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/citygrid/citygrid/internal/locate"
+	"github.com/citygrid/citygrid/internal/postgres"
+)
+
+// benchIngest measures the write path through HTTP: bulk NDJSON, single
+// POSTs from 32 clients, and lifecycle transitions.
+func benchIngest(ctx context.Context, db *postgres.DB, cat *locate.Catalog, sel func(string) bool, progress io.Writer) ([]benchRow, error) {
+	if !sel("ingest-bulk") && !sel("ingest-post") && !sel("ingest-lifecycle") {
+		return nil, nil
+	}
+	base, stop, err := startBenchServer(ctx, db, cat)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	snap := cat.Current()
+	rng := rand.New(rand.NewPCG(21, 22))
+	pts := randomInside(rng, snap, cityBound(snap), 20_000)
+	cats := []string{"E0505", "E0506", "E0406", "E0102", "E0103", "E0104", "P0301", "E0101", "E0201"}
+	line := func(b *bytes.Buffer, i int, ext string) {
+		p := pts[i%len(pts)]
+		at := time.Now().Add(-time.Duration(1+i%(300*24)) * time.Hour)
+		fmt.Fprintf(b, `{"category":%q,"lon":%.7f,"lat":%.7f,"occurred_at":%q,"source":"camera"`, cats[i%len(cats)], p[0], p[1], at.Format(time.RFC3339))
+		if ext != "" {
+			fmt.Fprintf(b, `,"external_id":%q`, ext)
+		}
+		b.WriteString("}\n")
+	}
+	client := &http.Client{Transport: benchTransport(64), Timeout: 5 * time.Minute}
+	var rows []benchRow
+
+	if sel("ingest-bulk") {
+		fmt.Fprintln(progress, "bench: bulk ingest …")
+		const n, runs = 100_000, 3
+		var took []time.Duration
+		for r := range runs {
+			var body bytes.Buffer
+			for i := range n {
+				line(&body, r*n+i, "")
+			}
+			start := time.Now()
+			resp, err := client.Post(base+"/v1/incidents/bulk", "application/x-ndjson", &body)
+			if err != nil {
+				return nil, err
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				return nil, fmt.Errorf("bench: bulk: %d %s", resp.StatusCode, b[:min(len(b), 300)])
+			}
+			took = append(took, time.Since(start))
+		}
+		med := percentile(took, 0.5)
+		rate := n / med.Seconds()
+		raw, err := db.RawCopyRate(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, benchRow{fmt.Sprintf("bulk ingest over HTTP, %d NDJSON lines (assign, H3, deadline, COPY, keys, rollups; median of %d)", n, runs),
+			thousands(rate) + " rows/s", thousands(raw) + " rows/s raw COPY", fmt.Sprintf("%.2f×", rate/raw), "≥ 200,000 rows/s", yesNo(rate >= 200_000)})
+	}
+
+	var created []int64
+	var createdMu sync.Mutex
+	if sel("ingest-post") || sel("ingest-lifecycle") {
+		fmt.Fprintln(progress, "bench: single POST /v1/incidents at 32 clients …")
+		const clients = 32
+		var next atomic.Int64
+		st, err := drive(ctx, clients, time.Second, 5*time.Second, func() error {
+			i := int(next.Add(1))
+			var b bytes.Buffer
+			line(&b, i, fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i))
+			resp, err := client.Post(base+"/v1/incidents", "application/json", &b)
+			if err != nil {
+				return err
+			}
+			var x struct{ ID int64 }
+			err = json.NewDecoder(resp.Body).Decode(&x)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				return fmt.Errorf("status %d", resp.StatusCode)
+			}
+			createdMu.Lock()
+			created = append(created, x.ID)
+			createdMu.Unlock()
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if sel("ingest-post") {
+			rows = append(rows, benchRow{"POST /v1/incidents, 32 clients (one transaction each: incident, key, event, rollup)",
+				fmt.Sprintf("%s/s, p99 %.1f ms", thousands(st.rate), ms(st.p99)), "—", "—", "≥ 3,000/s", yesNo(st.rate >= 3000 && st.errors == 0)})
+		}
+	}
+	if sel("ingest-lifecycle") && len(created) > 0 {
+		fmt.Fprintln(progress, "bench: lifecycle transitions at 32 clients …")
+		var next atomic.Int64
+		actions := []string{"register", "dispatch", "report", "verify", "evaluate"}
+		st, err := drive(ctx, 32, 0, 5*time.Second, func() error {
+			i := next.Add(1) - 1
+			id := created[int(i)%len(created)]
+			a := actions[(int(i)/len(created))%len(actions)]
+			resp, err := client.Post(fmt.Sprintf("%s/v1/incidents/%d/events", base, id), "application/json",
+				strings.NewReader(`{"action":"`+a+`","actor":"bench"}`))
+			if err != nil {
+				return err
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusConflict {
+				return fmt.Errorf("status %d", resp.StatusCode)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, benchRow{"lifecycle actions, 32 clients (row lock, state, event)",
+			fmt.Sprintf("%s/s, p99 %.1f ms", thousands(st.rate), ms(st.p99)), "—", "—", "—", "—"})
+	}
+	return rows, nil
+}
+
+type driveStats struct {
+	rate   float64
+	p99    time.Duration
+	errors int
+}
+
+// drive runs op from clients goroutines: a warm-up, then every op started
+// within dur is timed.
+func drive(ctx context.Context, clients int, warmup, dur time.Duration, op func() error) (driveStats, error) {
+	var (
+		mu       sync.Mutex
+		lats     []time.Duration
+		errs     atomic.Int64
+		firstErr atomic.Value
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	measureFrom := start.Add(warmup)
+	end := measureFrom.Add(dur)
+	var lastEnd time.Time
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if t0.After(end) {
+					return
+				}
+				if err := op(); err != nil {
+					if errs.Add(1) == 1 {
+						firstErr.Store(err.Error())
+					}
+					continue
+				}
+				if t0.After(measureFrom) {
+					t1 := time.Now()
+					mu.Lock()
+					lats = append(lats, t1.Sub(t0))
+					if t1.After(lastEnd) {
+						lastEnd = t1
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	st := driveStats{errors: int(errs.Load())}
+	if st.errors > 0 {
+		return st, fmt.Errorf("bench: %d failed requests, first: %v", st.errors, firstErr.Load())
+	}
+	if len(lats) > 0 {
+		st.rate = float64(len(lats)) / lastEnd.Sub(measureFrom).Seconds()
+		st.p99 = percentile(lats, 0.99)
+	}
+	return st, nil
+}
+
+// benchPlanner measures the planner's reads over the seeded history: the
+// heatmap (one theme, one year, the whole city, res 8) against on-the-fly
+// PostGIS binning and a GROUP BY of the raw table; Gi* over every res-9
+// cell; statistics by department.
+func benchPlanner(ctx context.Context, db *postgres.DB, cat *locate.Catalog, seeded int, sel func(string) bool, progress io.Writer) ([]benchRow, error) {
+	if !sel("planner-heatmap") && !sel("planner-hotspots") && !sel("planner-stats") {
+		return nil, nil
+	}
+	base, stop, err := startBenchServer(ctx, db, cat)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	key, err := db.CreateAPIKey(ctx, "planner", "", "bench")
+	if err != nil {
+		return nil, err
+	}
+	client := &http.Client{Transport: benchTransport(4), Timeout: 10 * time.Minute}
+	get := func(path string) (time.Duration, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return 0, fmt.Errorf("bench: %s: %d %s", path, resp.StatusCode, b[:min(len(b), 200)])
+		}
+		return time.Since(start), nil
+	}
+	p50 := func(path string, runs int) (time.Duration, error) {
+		var ds []time.Duration
+		for range runs {
+			d, err := get(path)
+			if err != nil {
+				return 0, err
+			}
+			ds = append(ds, d)
+		}
+		return percentile(ds, 0.5), nil
+	}
+	to := time.Now().Truncate(time.Hour).Add(time.Hour)
+	from := to.AddDate(-1, 0, 0)
+	window := "from=" + url.QueryEscape(from.Format(time.RFC3339)) + "&to=" + url.QueryEscape(to.Format(time.RFC3339))
+	scale := fmt.Sprintf("%s incidents", thousands(float64(seeded)))
+	var rows []benchRow
+	if sel("planner-heatmap") {
+		fmt.Fprintln(progress, "bench: heatmap …")
+		ours, err := p50("/v1/heatmap?theme=parking&res=8&"+window, 21)
+		if err != nil {
+			return nil, err
+		}
+		groupBy, hexGrid, err := db.HeatmapBaselines(ctx, []string{"E0505", "E0506"}, 8, from, to)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows,
+			benchRow{fmt.Sprintf("heatmap, parking, 1 year, whole city, res 8, over HTTP (%s; p50)", scale),
+				fmt.Sprintf("%.1f ms", ms(ours)), fmt.Sprintf("%.0f ms GROUP BY raw h3", ms(groupBy)), fmt.Sprintf("%.1f×", ms(groupBy)/ms(ours)),
+				"p50 ≤ 50 ms; ≥ 5× GROUP BY", yesNo(ms(ours) <= 50 && ms(groupBy)/ms(ours) >= 5)},
+			benchRow{"heatmap vs on-the-fly ST_HexagonGrid binning (GiST-indexed points)",
+				fmt.Sprintf("%.1f ms", ms(ours)), fmt.Sprintf("%.0f ms ST_HexagonGrid", ms(hexGrid)), fmt.Sprintf("%.0f×", ms(hexGrid)/ms(ours)),
+				"≥ 100×", yesNo(ms(hexGrid)/ms(ours) >= 100)})
+	}
+	if sel("planner-hotspots") {
+		fmt.Fprintln(progress, "bench: hotspots …")
+		if _, err := get("/v1/hotspots?theme=parking&res=9&" + window); err != nil { // builds the study area once
+			return nil, err
+		}
+		d, err := p50("/v1/hotspots?theme=parking&res=9&"+window, 7)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, benchRow{fmt.Sprintf("Gi* hotspots, parking, 1 year, every res-9 cell of the city, over HTTP (%s; p50)", scale),
+			fmt.Sprintf("%.0f ms", ms(d)), "—", "—", "≤ 250 ms", yesNo(ms(d) <= 250)})
+	}
+	if sel("planner-stats") {
+		fmt.Fprintln(progress, "bench: stats …")
+		d, err := p50("/v1/stats?group_by=department&"+window, 3)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, benchRow{fmt.Sprintf("stats by department, 1 year, with evaluation ratios (%s; p50)", scale),
+			fmt.Sprintf("%.0f ms", ms(d)), "—", "—", "—", "—"})
+	}
+	return rows, nil
+}
