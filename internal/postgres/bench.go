@@ -91,8 +91,11 @@ func (db *DB) HeatmapBaselines(ctx context.Context, cats []string, res int, from
 	}
 	slices.Sort(ds)
 	groupBy = ds[1]
-	if _, err := conn.Exec(ctx, `DROP TABLE IF EXISTS bench_points;
-		CREATE TEMP TABLE bench_points AS SELECT geom FROM incident WHERE category = ANY($1) AND occurred_at >= $2 AND occurred_at < $3`, cats, from, to); err != nil {
+	if _, err := conn.Exec(ctx, `DROP TABLE IF EXISTS bench_points`); err != nil {
+		return 0, 0, err
+	}
+	if _, err := conn.Exec(ctx, `CREATE TEMP TABLE bench_points AS SELECT geom FROM incident
+		WHERE category = ANY($1) AND occurred_at >= $2 AND occurred_at < $3`, cats, from, to); err != nil {
 		return 0, 0, err
 	}
 	if _, err := conn.Exec(ctx, `CREATE INDEX ON bench_points USING gist (geom); ANALYZE bench_points`); err != nil {

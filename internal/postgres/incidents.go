@@ -257,35 +257,45 @@ func (db *DB) CreateIncident(ctx context.Context, x *grid.Incident, actor string
 	if err != nil {
 		return false, err
 	}
-	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT nextval('incident_id_seq')`).Scan(&x.ID); err != nil {
-			return err
-		}
-		if x.ExternalID != "" {
-			tag, err := tx.Exec(ctx, `INSERT INTO incident_key (external_id, incident_id, occurred_at) VALUES ($1, $2, $3)
-				ON CONFLICT (external_id) DO NOTHING`, x.ExternalID, x.ID, x.OccurredAt)
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() == 0 {
-				return errDuplicate
-			}
-		}
-		cols := strings.Join(incidentColumns, ", ")
-		ph := make([]string, len(incidentColumns))
-		for i := range ph {
-			ph[i] = "$" + strconv.Itoa(i+1)
-		}
-		ph[4] = "ST_GeomFromEWKB($5)"
-		if _, err := tx.Exec(ctx, `INSERT INTO incident (`+cols+`) VALUES (`+strings.Join(ph, ", ")+`)`, incidentRow(x)...); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO incident_event (incident_id, at, action, from_status, to_status, actor, note)
-			VALUES ($1, $2, 'create', NULL, $3, $4, $5)`, x.ID, x.ReceivedAt, x.Status, actor, x.Source); err != nil {
-			return err
-		}
-		return addRollups(ctx, tx, map[rollupKey]int{k: 1})
-	})
+	// One statement, so one round trip and its own transaction: the key,
+	// the incident, its creation event and its rollup, or nothing. A
+	// concurrent create with the same key waits on the key's index and then
+	// inserts nothing.
+	args := incidentRow(x)[1:] // the id comes from the sequence, in the statement
+	args = append(args, actor, k.day, k.hour, k.h3)
+	vals := []string{"go.id"}
+	for i := 1; i < len(incidentColumns); i++ {
+		vals = append(vals, "$"+strconv.Itoa(i))
+	}
+	vals[4] = "ST_GeomFromEWKB($4)"
+	var id *int64
+	err = db.pool.QueryRow(ctx, `
+		WITH new AS (SELECT nextval('incident_id_seq') AS id),
+		k AS (
+			INSERT INTO incident_key (external_id, incident_id, occurred_at)
+			SELECT $8::text, new.id, $1 FROM new WHERE $8::text IS NOT NULL
+			ON CONFLICT (external_id) DO NOTHING RETURNING incident_id
+		),
+		go AS (SELECT new.id FROM new WHERE $8::text IS NULL OR EXISTS (SELECT 1 FROM k)),
+		i AS (
+			INSERT INTO incident (`+strings.Join(incidentColumns, ", ")+`)
+			SELECT `+strings.Join(vals, ", ")+` FROM go RETURNING id
+		),
+		e AS (
+			INSERT INTO incident_event (incident_id, at, action, from_status, to_status, actor, note)
+			SELECT id, $2, 'create', NULL, $9, $25, $6 FROM i
+		),
+		r AS (
+			INSERT INTO h3_rollup (day, hour, category, h3, n) SELECT $26, $27, $3, $28, 1 FROM i
+			ON CONFLICT (day, category, hour, h3) DO UPDATE SET n = h3_rollup.n + 1
+		)
+		SELECT (SELECT id FROM i)`, args...).Scan(&id)
+	if err == nil && id == nil {
+		err = errDuplicate
+	}
+	if err == nil {
+		x.ID = *id
+	}
 	if err == errDuplicate {
 		var id int64
 		if err := db.pool.QueryRow(ctx, `SELECT incident_id FROM incident_key WHERE external_id = $1`, x.ExternalID).Scan(&id); err != nil {

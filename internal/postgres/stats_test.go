@@ -133,7 +133,9 @@ func recount(xs []statsIncident, f grid.StatsFilter) []grid.StatsRow {
 	for _, r := range rows {
 		out = append(out, *r)
 	}
-	slices.SortFunc(out, func(a, b grid.StatsRow) int { return cmp.Or(cmp.Compare(b.Total, a.Total), strings.Compare(a.Key, b.Key)) })
+	slices.SortFunc(out, func(a, b grid.StatsRow) int {
+		return cmp.Or(cmp.Compare(b.Total, a.Total), strings.Compare(a.Key, b.Key))
+	})
 	if f.Top > 0 && len(out) > f.Top {
 		out = out[:f.Top]
 	}
