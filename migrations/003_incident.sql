@@ -104,6 +104,17 @@ CREATE TABLE h3_rollup (
     PRIMARY KEY (day, category, hour, h3)
 );
 
+-- The same counts per local month: a year's heatmap reads twelve months
+-- of these, and the hourly rows only for partial months at the window's
+-- ends or for hour and weekday filters.
+CREATE TABLE h3_rollup_month (
+    category text COLLATE "C" NOT NULL,
+    month    date NOT NULL CHECK (extract(day FROM month) = 1),
+    h3       bigint NOT NULL,
+    n        integer NOT NULL CHECK (n >= 0),
+    PRIMARY KEY (category, month, h3)
+);
+
 -- The parent of an H3 cell at a coarser resolution: the resolution field
 -- set to res and the digits of finer resolutions set to 7 (unused), as the
 -- H3 index layout defines it.
@@ -114,6 +125,6 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
 $$;
 
 ---- create above / drop below ----
-DROP TABLE h3_rollup, incident_event, incident_key, incident;
+DROP TABLE h3_rollup_month, h3_rollup, incident_event, incident_key, incident;
 DROP FUNCTION h3_parent;
 DROP FUNCTION citygrid_ensure_partitions;

@@ -21,41 +21,56 @@ func (db *DB) Heatmap(ctx context.Context, q grid.HeatQuery) (out []grid.HeatCel
 	}
 	from, to := q.From.In(cst), q.To.In(cst)
 	args := []any{q.Categories, q.Res}
-	var where []string
-	add := func(cond string, v any) {
+	arg := func(v any) string {
 		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "$?", "$"+strconv.Itoa(len(args))))
+		return "$" + strconv.Itoa(len(args))
 	}
 	var sql string
 	if q.Res <= 9 {
-		add("(day, hour) >= ($?::date, ", dayOf(from))
-		args = append(args, int16(from.Hour()))
-		where[len(where)-1] += "$" + strconv.Itoa(len(args)) + "::smallint)"
-		add("(day, hour) < ($?::date, ", dayOf(to))
-		args = append(args, int16(to.Hour()))
-		where[len(where)-1] += "$" + strconv.Itoa(len(args)) + "::smallint)"
-		if len(q.Hours) > 0 {
-			add("hour = ANY($?::smallint[])", toInt16(q.Hours))
+		// The hourly rows of [a, b).
+		hourly := func(a, b time.Time) string {
+			w := []string{"category = ANY($1)",
+				"(day, hour) >= (" + arg(dayOf(a)) + "::date, " + arg(int16(a.Hour())) + "::smallint)",
+				"(day, hour) < (" + arg(dayOf(b)) + "::date, " + arg(int16(b.Hour())) + "::smallint)"}
+			if len(q.Hours) > 0 {
+				w = append(w, "hour = ANY("+arg(toInt16(q.Hours))+"::smallint[])")
+			}
+			if len(q.Weekdays) > 0 {
+				w = append(w, "extract(isodow FROM day)::int = ANY("+arg(q.Weekdays)+"::int[])")
+			}
+			return "SELECT h3, n FROM h3_rollup WHERE " + strings.Join(w, " AND ")
 		}
-		if len(q.Weekdays) > 0 {
-			add("extract(isodow FROM day)::int = ANY($?::int[])", q.Weekdays)
+		var parts []string
+		m1 := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, cst)
+		if m1.Before(from) {
+			m1 = m1.AddDate(0, 1, 0)
 		}
-		h := "h3"
-		if q.Res < 9 {
-			h = "h3_parent(h3, $2)"
+		m2 := time.Date(to.Year(), to.Month(), 1, 0, 0, 0, 0, cst)
+		if len(q.Hours) == 0 && len(q.Weekdays) == 0 && m1.Before(m2) {
+			// Whole months from the monthly rollup, the ends from the hourly one.
+			parts = append(parts, "SELECT h3, n FROM h3_rollup_month WHERE category = ANY($1) AND month >= "+
+				arg(dayOf(m1))+"::date AND month < "+arg(dayOf(m2))+"::date")
+			if from.Before(m1) {
+				parts = append(parts, hourly(from, m1))
+			}
+			if m2.Before(to) {
+				parts = append(parts, hourly(m2, to))
+			}
+		} else {
+			parts = append(parts, hourly(from, to))
 		}
-		sql = `SELECT ` + h + ` AS c, sum(n) FROM h3_rollup WHERE category = ANY($1) AND $2::int > 0 AND ` + strings.Join(where, " AND ") + ` GROUP BY 1`
+		sql = `SELECT CASE WHEN $2::int = 9 THEN h3 ELSE h3_parent(h3, $2) END AS c, sum(n) FROM (` +
+			strings.Join(parts, " UNION ALL ") + `) r GROUP BY 1`
 	} else {
-		add("occurred_at >= $?", q.From)
-		add("occurred_at < $?", q.To)
+		w := []string{"category = ANY($1)", "$2::int = 10", "occurred_at >= " + arg(q.From), "occurred_at < " + arg(q.To)}
 		local := "(occurred_at AT TIME ZONE 'Asia/Shanghai')"
 		if len(q.Hours) > 0 {
-			add("extract(hour FROM "+local+")::int = ANY($?::int[])", q.Hours)
+			w = append(w, "extract(hour FROM "+local+")::int = ANY("+arg(q.Hours)+"::int[])")
 		}
 		if len(q.Weekdays) > 0 {
-			add("extract(isodow FROM "+local+")::int = ANY($?::int[])", q.Weekdays)
+			w = append(w, "extract(isodow FROM "+local+")::int = ANY("+arg(q.Weekdays)+"::int[])")
 		}
-		sql = `SELECT h3 AS c, count(*) FROM incident WHERE category = ANY($1) AND $2::int > 0 AND ` + strings.Join(where, " AND ") + ` GROUP BY 1`
+		sql = `SELECT h3 AS c, count(*) FROM incident WHERE ` + strings.Join(w, " AND ") + ` GROUP BY 1`
 	}
 	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
 	if err != nil {

@@ -91,13 +91,6 @@ func rollupOf(x *grid.Incident) (rollupKey, error) {
 // addRollups adds counts to the H3 rollups, in key order so concurrent
 // writers lock rollup rows in the same order and cannot deadlock.
 func addRollups(ctx context.Context, tx pgx.Tx, roll map[rollupKey]int) error {
-	if len(roll) == 1 {
-		for k, n := range roll {
-			_, err := tx.Exec(ctx, `INSERT INTO h3_rollup (day, hour, category, h3, n) VALUES ($1, $2, $3, $4, $5)
-				ON CONFLICT (day, category, hour, h3) DO UPDATE SET n = h3_rollup.n + excluded.n`, k.day, k.hour, k.category, k.h3, n)
-			return err
-		}
-	}
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS rollup_in (day date, hour smallint, category text COLLATE "C", h3 bigint, n integer) ON COMMIT DELETE ROWS`); err != nil {
 		return err
 	}
@@ -108,9 +101,15 @@ func addRollups(ctx context.Context, tx pgx.Tx, roll map[rollupKey]int) error {
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rollup_in"}, []string{"day", "hour", "category", "h3", "n"}, pgx.CopyFromRows(rows)); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO h3_rollup (day, hour, category, h3, n) SELECT day, hour, category, h3, n FROM rollup_in
+	if _, err := tx.Exec(ctx, `INSERT INTO h3_rollup (day, hour, category, h3, n) SELECT day, hour, category, h3, n FROM rollup_in
 		ORDER BY day, category, hour, h3
-		ON CONFLICT (day, category, hour, h3) DO UPDATE SET n = h3_rollup.n + excluded.n`)
+		ON CONFLICT (day, category, hour, h3) DO UPDATE SET n = h3_rollup.n + excluded.n`); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO h3_rollup_month (category, month, h3, n)
+		SELECT category, date_trunc('month', day)::date, h3, sum(n) FROM rollup_in GROUP BY 1, 2, 3
+		ORDER BY 1, 2, 3
+		ON CONFLICT (category, month, h3) DO UPDATE SET n = h3_rollup_month.n + excluded.n`)
 	return err
 }
 
@@ -288,6 +287,10 @@ func (db *DB) CreateIncident(ctx context.Context, x *grid.Incident, actor string
 		r AS (
 			INSERT INTO h3_rollup (day, hour, category, h3, n) SELECT $26, $27, $3, $28, 1 FROM i
 			ON CONFLICT (day, category, hour, h3) DO UPDATE SET n = h3_rollup.n + 1
+		),
+		m AS (
+			INSERT INTO h3_rollup_month (category, month, h3, n) SELECT $3, date_trunc('month', $26::date)::date, $28, 1 FROM i
+			ON CONFLICT (category, month, h3) DO UPDATE SET n = h3_rollup_month.n + 1
 		)
 		SELECT (SELECT id FROM i)`, args...).Scan(&id)
 	if err == nil && id == nil {

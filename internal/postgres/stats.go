@@ -84,14 +84,17 @@ func (db *DB) Stats(ctx context.Context, f grid.StatsFilter) (out []grid.StatsRo
 		where = append(where, "town_code = $"+strconv.Itoa(len(args)))
 	}
 
-	// One read-only snapshot for every query; planner queries may use
-	// parallel workers, which the pool turns off for the request path.
+	// One read-only snapshot for every query. Planner queries may use
+	// parallel workers, which the pool turns off for the request path, and
+	// are planned for their own window: a cached generic plan guesses the
+	// window small and scans every month by index, without workers.
 	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, db.classify(err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // read-only
-	if _, err := tx.Exec(ctx, `SELECT set_config('max_parallel_workers_per_gather', '2', true)`); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT set_config('max_parallel_workers_per_gather', '2', true),
+		set_config('plan_cache_mode', 'force_custom_plan', true)`); err != nil {
 		return nil, db.classify(err)
 	}
 
