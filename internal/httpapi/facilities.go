@@ -261,19 +261,9 @@ func (s *Server) listFacilities(c echo.Context) error {
 
 // nearestFacilities: GET /v1/facilities/nearest?lon=&lat=&crs=&kind=&k=&max_m=&f=
 func (s *Server) nearestFacilities(c echo.Context) error {
-	lon, err := parseCoord(c, "lon")
+	lon, lat, err := parseLonLat(c)
 	if err != nil {
 		return err
-	}
-	lat, err := parseCoord(c, "lat")
-	if err != nil {
-		return err
-	}
-	if math.IsNaN(lon) || math.IsInf(lon, 0) || lon < -180 || lon > 180 {
-		return invalid("lon", "%v is not a longitude in -180…180", lon)
-	}
-	if math.IsNaN(lat) || math.IsInf(lat, 0) || lat < -90 || lat > 90 {
-		return invalid("lat", "%v is not a latitude in -90…90", lat)
 	}
 	out, err := parseFacilityOutput(c)
 	if err != nil {

@@ -107,21 +107,31 @@ func parseCoord(c echo.Context, name string) (float64, error) {
 	return f, nil
 }
 
-// getLocate: GET /v1/locate?lon=&lat=&crs=&category=&at=
-func (s *Server) getLocate(c echo.Context) error {
+// parseLonLat reads the lon and lat query parameters: required, finite,
+// within -180…180 and -90…90.
+func parseLonLat(c echo.Context) (float64, float64, error) {
 	lon, err := parseCoord(c, "lon")
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	lat, err := parseCoord(c, "lat")
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	if math.IsNaN(lon) || math.IsInf(lon, 0) || lon < -180 || lon > 180 {
-		return invalid("lon", "%v is not a longitude in -180…180", lon)
+		return 0, 0, invalid("lon", "%v is not a longitude in -180…180", lon)
 	}
 	if math.IsNaN(lat) || math.IsInf(lat, 0) || lat < -90 || lat > 90 {
-		return invalid("lat", "%v is not a latitude in -90…90", lat)
+		return 0, 0, invalid("lat", "%v is not a latitude in -90…90", lat)
+	}
+	return lon, lat, nil
+}
+
+// getLocate: GET /v1/locate?lon=&lat=&crs=&category=&at=
+func (s *Server) getLocate(c echo.Context) error {
+	lon, lat, err := parseLonLat(c)
+	if err != nil {
+		return err
 	}
 	p, err := s.locateParams(c, c.QueryParam("crs"), c.QueryParam("category"), c.QueryParam("at"))
 	if err != nil {
