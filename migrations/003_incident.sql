@@ -101,7 +101,7 @@ CREATE TABLE h3_rollup (
     category text COLLATE "C" NOT NULL,
     h3       bigint NOT NULL,
     n        integer NOT NULL CHECK (n >= 0),
-    PRIMARY KEY (day, category, hour, h3)
+    PRIMARY KEY (category, day, hour, h3) -- a theme's window is one index range per category
 );
 
 -- The same counts per local month: a year's heatmap reads twelve months

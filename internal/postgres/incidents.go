@@ -102,8 +102,8 @@ func addRollups(ctx context.Context, tx pgx.Tx, roll map[rollupKey]int) error {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO h3_rollup (day, hour, category, h3, n) SELECT day, hour, category, h3, n FROM rollup_in
-		ORDER BY day, category, hour, h3
-		ON CONFLICT (day, category, hour, h3) DO UPDATE SET n = h3_rollup.n + excluded.n`); err != nil {
+		ORDER BY category, day, hour, h3
+		ON CONFLICT (category, day, hour, h3) DO UPDATE SET n = h3_rollup.n + excluded.n`); err != nil {
 		return err
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO h3_rollup_month (category, month, h3, n)
@@ -286,7 +286,7 @@ func (db *DB) CreateIncident(ctx context.Context, x *grid.Incident, actor string
 		),
 		r AS (
 			INSERT INTO h3_rollup (day, hour, category, h3, n) SELECT $26, $27, $3, $28, 1 FROM i
-			ON CONFLICT (day, category, hour, h3) DO UPDATE SET n = h3_rollup.n + 1
+			ON CONFLICT (category, day, hour, h3) DO UPDATE SET n = h3_rollup.n + 1
 		),
 		m AS (
 			INSERT INTO h3_rollup_month (category, month, h3, n) SELECT $3, date_trunc('month', $26::date)::date, $28, 1 FROM i
