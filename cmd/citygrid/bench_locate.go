@@ -485,7 +485,7 @@ func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := httpapi.New(httpapi.Config{Store: db, Incidents: db, Heatmaps: db, Keys: db, Facilities: db, Calendar: cal, Catalog: cat,
+	srv := httpapi.New(httpapi.Config{Store: db, Incidents: db, Heatmaps: db, Keys: db, Facilities: db, Stats: db, Calendar: cal, Catalog: cat,
 		Registry: reg, Logger: slog.New(slog.DiscardHandler), OpenAPI: api.OpenAPI})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
