@@ -406,26 +406,11 @@ func (s *Server) findIncidents(c echo.Context) error {
 		return err
 	}
 	var f grid.IncidentFilter
-	if cat := q.Get("category"); cat != "" {
-		for _, k := range strings.Split(cat, ",") {
-			if _, ok := v.res.Category(k); !ok {
-				return invalid("category", "%q is not a known category", k)
-			}
-			f.Categories = append(f.Categories, k)
-		}
+	if f.Categories, err = v.categoryFilter(q.Get("category"), q.Get("theme")); err != nil {
+		return err
 	}
-	if th := q.Get("theme"); th != "" {
-		cats := v.themeCategories(th)
-		if len(cats) == 0 {
-			return invalid("theme", "%q: want parking, waterlogging or sanitation", th)
-		}
-		if f.Categories != nil {
-			cats = slices.DeleteFunc(cats, func(k string) bool { return !slices.Contains(f.Categories, k) })
-			if len(cats) == 0 {
-				cats = []string{"-"} // the category is not of the theme: nothing matches
-			}
-		}
-		f.Categories = cats
+	if f.Categories != nil && len(f.Categories) == 0 {
+		f.Categories = []string{"-"} // the category is not of the theme: nothing matches
 	}
 	if st := q.Get("status"); st != "" {
 		for _, x := range strings.Split(st, ",") {

@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -104,6 +106,35 @@ func (v *view) themeCategories(theme string) []string {
 		}
 	}
 	return out
+}
+
+// categoryFilter reads the category (comma list) and theme parameters into
+// one category list: nil when neither is given; with both, the theme's
+// categories that were asked for (an empty, non-nil list matches nothing).
+func (v *view) categoryFilter(category, theme string) ([]string, error) {
+	var cats []string
+	if category != "" {
+		for _, k := range strings.Split(category, ",") {
+			if _, ok := v.res.Category(k); !ok {
+				return nil, invalid("category", "%q is not a known category", k)
+			}
+			cats = append(cats, k)
+		}
+	}
+	if theme != "" {
+		th := v.themeCategories(theme)
+		if len(th) == 0 {
+			return nil, invalid("theme", "%q: want parking, waterlogging or sanitation", theme)
+		}
+		if cats != nil {
+			th = slices.DeleteFunc(th, func(k string) bool { return !slices.Contains(cats, k) })
+			if th == nil {
+				th = []string{}
+			}
+		}
+		cats = th
+	}
+	return cats, nil
 }
 
 // views caches the view of the last few snapshots; lookups read an
