@@ -2,9 +2,7 @@ package httpapi
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
@@ -125,25 +123,8 @@ func (s *Server) stats(c echo.Context) error {
 	default:
 		return invalid("group_by", "%q: want cell, community, town or department", f.GroupBy)
 	}
-	if cat := q.Get("category"); cat != "" {
-		for _, k := range strings.Split(cat, ",") {
-			if _, ok := v.res.Category(k); !ok {
-				return invalid("category", "%q is not a known category", k)
-			}
-			f.Categories = append(f.Categories, k)
-		}
-	}
-	if th := q.Get("theme"); th != "" {
-		cats := v.themeCategories(th)
-		if len(cats) == 0 {
-			return invalid("theme", "%q: want parking, waterlogging or sanitation", th)
-		}
-		if f.Categories != nil {
-			// Both: the categories of the theme that were asked for.
-			// None of them: a non-nil empty list, which matches nothing.
-			cats = slices.DeleteFunc(cats, func(k string) bool { return !slices.Contains(f.Categories, k) })
-		}
-		f.Categories = cats
+	if f.Categories, err = v.categoryFilter(q.Get("category"), q.Get("theme")); err != nil {
+		return err
 	}
 	switch f.Interval {
 	case "", "day", "week", "month":
