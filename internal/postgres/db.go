@@ -34,8 +34,10 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	cfg.ConnConfig.RuntimeParams["max_parallel_workers_per_gather"] = "0"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "citygrid"
-	if cfg.MaxConns < 8 {
-		cfg.MaxConns = 8
+	// Writers wait on the WAL flush of their commit, not on the CPU: more
+	// connections than cores let concurrent commits share a flush.
+	if cfg.MaxConns < 24 {
+		cfg.MaxConns = 24
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
