@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -78,6 +79,11 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	var he *echo.HTTPError
 	var ge *grid.Error
 	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		// The client hung up or the request ran out of time: nothing to
+		// log as a failure of ours.
+		p.Status = http.StatusServiceUnavailable
+		p.Detail = "the request was cancelled or timed out"
 	case errors.As(err, &ge):
 		p.Status = statusOf(ge.Kind)
 		p.Detail = ge.Message
