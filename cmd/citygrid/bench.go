@@ -115,7 +115,7 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		return err
 	}
 	rate := float64(st.N) / st.Took.Seconds()
-	base, err := rawCopyRate(ctx, db, min(*n, 500_000))
+	base, err := db.RawCopyRate(ctx, min(*n, 500_000))
 	if err != nil {
 		return err
 	}
@@ -135,11 +135,4 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 	}
 	printBench(out, append(rows, pr...))
 	return nil
-}
-
-// rawCopyRate is the baseline: pgx CopyFrom of n rows of the incident
-// shape, H3 and EWKB computed per row, into a table with the incident
-// table's indexes — no assignment, no deadline, no rollups.
-func rawCopyRate(ctx context.Context, db *database, n int) (float64, error) {
-	return db.RawCopyRate(ctx, n)
 }

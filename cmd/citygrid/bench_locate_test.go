@@ -94,13 +94,11 @@ func TestBenchLocateRows(t *testing.T) {
 	}
 }
 
-// TestBenchHTTPCountsErrors: answers other than 200 are counted and fail
-// the row, however fast they came.
-func TestBenchHTTPCountsErrors(t *testing.T) {
-	t.Parallel()
+// benchServerForTest serves the demo city as the bench does, until the
+// test ends.
+func benchServerForTest(t *testing.T, ctx context.Context) (string, *locate.Snapshot) {
+	t.Helper()
 	db := pgtest.New(t, pgtest.Demo)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	cat := locate.NewCatalog(db)
 	if _, err := cat.Refresh(ctx); err != nil {
 		t.Fatal(err)
@@ -109,8 +107,17 @@ func TestBenchHTTPCountsErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stop()
-	snap := cat.Current()
+	t.Cleanup(stop)
+	return base, cat.Current()
+}
+
+// TestBenchHTTPCountsErrors: answers other than 200 are counted and fail
+// the row, however fast they came.
+func TestBenchHTTPCountsErrors(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	base, snap := benchServerForTest(t, ctx)
 	rng := rand.New(rand.NewPCG(1, 1))
 	pts := randomInside(rng, snap, cityBound(snap), 8)
 	pts = append(pts, orb.Point{0, 0}) // outside the city: 404
@@ -160,19 +167,9 @@ func TestParseOnly(t *testing.T) {
 // spellings included.
 func TestBatchDecodingPaths(t *testing.T) {
 	t.Parallel()
-	db := pgtest.New(t, pgtest.Demo)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cat := locate.NewCatalog(db)
-	if _, err := cat.Refresh(ctx); err != nil {
-		t.Fatal(err)
-	}
-	base, stop, err := startBenchServer(ctx, db, cat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	snap := cat.Current()
+	base, snap := benchServerForTest(t, ctx)
 	rng := rand.New(rand.NewPCG(2, 2))
 	var pts []string
 	for _, p := range randomPoints(rng, cityBound(snap), 3000) {

@@ -270,20 +270,7 @@ func GCJ02ToWGS84(lon, lat float64) (float64, float64) {
 		return lon, lat
 	}
 	dLon, dLat := gcjOffset(lon, lat)
-	wLon, wLat := lon-dLon, lat-dLat
-	for range maxIter {
-		gLon, gLat := gcjForward(wLon, wLat)
-		eLon, eLat := gLon-lon, gLat-lat
-		wLon -= eLon
-		wLat -= eLat
-		if math.Abs(eLon) <= tolerance && math.Abs(eLat) <= tolerance {
-			break
-		}
-	}
-	if outsideBox(wLon, wLat, edgeSlack) {
-		return lon, lat
-	}
-	return wLon, wLat
+	return refine(lon, lat, lon-dLon, lat-dLat, gcjForward)
 }
 
 // GCJ02ToBD09 converts a GCJ02 point to BD09.
@@ -304,19 +291,7 @@ func BD09ToGCJ02(lon, lat float64) (float64, float64) {
 		return lon, lat
 	}
 	gLon, gLat := bdInverseApprox(lon, lat)
-	for range maxIter {
-		bLon, bLat := bdForward(gLon, gLat)
-		eLon, eLat := bLon-lon, bLat-lat
-		gLon -= eLon
-		gLat -= eLat
-		if math.Abs(eLon) <= tolerance && math.Abs(eLat) <= tolerance {
-			break
-		}
-	}
-	if outsideBox(gLon, gLat, edgeSlack) {
-		return lon, lat
-	}
-	return gLon, gLat
+	return refine(lon, lat, gLon, gLat, bdForward)
 }
 
 // WGS84ToBD09 converts a WGS84 point to BD09 (through GCJ02).
@@ -338,18 +313,27 @@ func BD09ToWGS84(lon, lat float64) (float64, float64) {
 	}
 	gLon, gLat := bdInverseApprox(lon, lat)
 	dLon, dLat := gcjOffset(gLon, gLat)
-	wLon, wLat := gLon-dLon, gLat-dLat
+	return refine(lon, lat, gLon-dLon, gLat-dLat, wgsToBD)
+}
+
+func wgsToBD(lon, lat float64) (float64, float64) { return bdForward(gcjForward(lon, lat)) }
+
+// refine inverts forward at (lon, lat) by fixed-point iteration from the
+// estimate (x, y), until the forward image is within tolerance of the
+// input. A solution outside China's bounding box means the input was not
+// offset: it is returned unchanged.
+func refine(lon, lat, x, y float64, forward func(float64, float64) (float64, float64)) (float64, float64) {
 	for range maxIter {
-		bLon, bLat := bdForward(gcjForward(wLon, wLat))
-		eLon, eLat := bLon-lon, bLat-lat
-		wLon -= eLon
-		wLat -= eLat
+		fLon, fLat := forward(x, y)
+		eLon, eLat := fLon-lon, fLat-lat
+		x -= eLon
+		y -= eLat
 		if math.Abs(eLon) <= tolerance && math.Abs(eLat) <= tolerance {
 			break
 		}
 	}
-	if outsideBox(wLon, wLat, edgeSlack) {
+	if outsideBox(x, y, edgeSlack) {
 		return lon, lat
 	}
-	return wLon, wLat
+	return x, y
 }

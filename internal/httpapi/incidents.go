@@ -81,7 +81,10 @@ func (in *incidentIn) report() (intake.Report, error) {
 	return r, intake.Check(&r)
 }
 
-func decodeStrict(b []byte, v any) error {
+// decodeStrict reads one JSON object into v: unknown fields, wrong types
+// and trailing data are 400s naming the field; what prefixes other
+// decoding errors.
+func decodeStrict(b []byte, v any, what string) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -92,7 +95,7 @@ func decodeStrict(b []byte, v any) error {
 		if strings.HasPrefix(err.Error(), "json: unknown field") {
 			return invalid("body", "%s", strings.TrimPrefix(err.Error(), "json: "))
 		}
-		return invalid("body", "not valid JSON: %v", err)
+		return invalid("body", "%s: %v", what, err)
 	}
 	if dec.More() {
 		return invalid("body", "trailing data after the JSON object")
@@ -126,7 +129,7 @@ func (s *Server) createIncident(c echo.Context) error {
 		return err
 	}
 	var in incidentIn
-	if err := decodeStrict(body, &in); err != nil {
+	if err := decodeStrict(body, &in, "not valid JSON"); err != nil {
 		return err
 	}
 	r, err := in.report()
@@ -202,7 +205,7 @@ func (s *Server) bulkIncidents(c echo.Context) error {
 			return invalid("body", "more than %d lines: split the batch", MaxBulkLines)
 		}
 		var in incidentIn
-		err := decodeStrict(b, &in)
+		err := decodeStrict(b, &in, "not valid JSON")
 		var r intake.Report
 		if err == nil {
 			r, err = in.report()
@@ -371,7 +374,7 @@ func (s *Server) incidentEvent(c echo.Context) error {
 		return err
 	}
 	var in eventIn
-	if err := decodeStrict(body, &in); err != nil {
+	if err := decodeStrict(body, &in, "not valid JSON"); err != nil {
 		return err
 	}
 	if !slices.Contains(grid.Actions(), in.Action) {

@@ -1,9 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -170,17 +167,8 @@ func (s *Server) postLocate(c echo.Context) error {
 	}
 	req, fast := decodeBatchFast(body)
 	if !fast {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			var te *json.UnmarshalTypeError
-			if errors.As(err, &te) && te.Field != "" {
-				return invalid(te.Field, "want %s, got JSON %s", te.Type, te.Value)
-			}
-			return invalid("body", "not a locate batch: %v", err)
-		}
-		if dec.More() {
-			return invalid("body", "trailing data after the JSON object")
+		if err := decodeStrict(body, &req, "not a locate batch"); err != nil {
+			return err
 		}
 	}
 	if req.Points == nil {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/migrations"
@@ -78,11 +77,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
 	if err != nil {
 		return err
 	}
-	sub, err := fs.Sub(migrations.FS, ".")
-	if err != nil {
-		return err
-	}
-	if err := m.LoadMigrations(sub); err != nil {
+	if err := m.LoadMigrations(migrations.FS); err != nil {
 		return err
 	}
 	return m.Migrate(ctx)

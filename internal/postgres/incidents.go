@@ -346,9 +346,12 @@ func (db *DB) FindIncidents(ctx context.Context, f grid.IncidentFilter) (out []g
 	defer wrap(&err, "FindIncidents")
 	var where []string
 	var args []any
-	add := func(cond string, v any) {
+	arg := func(v any) string {
 		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "$?", "$"+strconv.Itoa(len(args))))
+		return "$" + strconv.Itoa(len(args))
+	}
+	add := func(cond string, v any) {
+		where = append(where, strings.ReplaceAll(cond, "$?", arg(v)))
 	}
 	if len(f.Categories) > 0 {
 		add("category = ANY($?)", f.Categories)
@@ -361,10 +364,7 @@ func (db *DB) FindIncidents(ctx context.Context, f grid.IncidentFilter) (out []g
 	}
 	if f.BBox != nil {
 		b := f.BBox
-		add("geom && ST_MakeEnvelope($?, ", b[0])
-		args = append(args, b[1], b[2], b[3])
-		n := len(args)
-		where[len(where)-1] += fmt.Sprintf("$%d, $%d, $%d, 4326)", n-2, n-1, n)
+		where = append(where, "geom && ST_MakeEnvelope("+arg(b[0])+", "+arg(b[1])+", "+arg(b[2])+", "+arg(b[3])+", 4326)")
 	}
 	if f.Town != "" {
 		add("town_code = $?", f.Town)
