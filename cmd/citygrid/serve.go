@@ -11,8 +11,11 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/api"
+	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/hexbin"
 	"github.com/citygrid/citygrid/internal/httpapi"
 	"github.com/citygrid/citygrid/internal/locate"
+	"github.com/citygrid/citygrid/internal/postgres"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -55,6 +58,8 @@ func serve(ctx context.Context, ln net.Listener, dataDir string, log *slog.Logge
 		}
 	}, log)
 
+	heat := startHeat(ctx, db.DB, log)
+
 	cal, err := db.Calendar(ctx)
 	if err != nil {
 		ln.Close()
@@ -62,7 +67,7 @@ func serve(ctx context.Context, ln net.Listener, dataDir string, log *slog.Logge
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: db.DB, Stats: db.DB, Heatmaps: db.DB, Keys: db.DB, Facilities: db.DB, Calendar: cal, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI})
+	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: db.DB, Stats: db.DB, Heatmaps: heat, Keys: db.DB, Facilities: db.DB, Calendar: cal, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	log.Info("citygrid serving", "addr", "http://"+ln.Addr().String(), "ready_in", time.Since(start).Round(time.Millisecond))
 
@@ -80,6 +85,22 @@ func serve(ctx context.Context, ln net.Listener, dataDir string, log *slog.Logge
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// startHeat builds the in-memory heatmap read model: this process's writes
+// invalidate what they touched as they commit, other replicas' writes
+// arrive by NOTIFY, and every (re)connect of the listener reloads it all.
+func startHeat(ctx context.Context, db *postgres.DB, log *slog.Logger) *hexbin.Heat {
+	heat := hexbin.NewHeat(db, db, grid.ChinaTime())
+	db.OnRollupChange(heat.Invalidate)
+	go db.ListenRollups(ctx, func(ss []grid.RollupSlice, all bool) {
+		if all {
+			heat.InvalidateAll(ctx)
+		} else {
+			heat.Invalidate(ss)
+		}
+	}, log)
+	return heat
 }
 
 // refresh swaps in the snapshot of the active grid version if it changed.

@@ -31,9 +31,13 @@ func ParseDate(s string) (Date, error) {
 	return Date{t.Year(), t.Month(), t.Day()}, nil
 }
 
+// ChinaTime is China Standard Time (UTC+8, no daylight saving): the zone of
+// working calendars, rollup days and statistics.
+func ChinaTime() *time.Location { return time.FixedZone("CST", 8*3600) }
+
 // DefaultCalendar works 08:30–12:00 and 13:30–17:30 China time, Monday to Friday.
 func DefaultCalendar() *Calendar {
-	loc := time.FixedZone("CST", 8*3600)
+	loc := ChinaTime()
 	return &Calendar{
 		Loc: loc,
 		Periods: [][2]time.Duration{

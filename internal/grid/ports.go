@@ -154,6 +154,23 @@ type HeatmapStore interface {
 	Heatmap(ctx context.Context, q HeatQuery) ([]HeatCell, error)
 }
 
+// RollupSlice names the H3 rollup rows of one category on one local
+// (China time) day: the unit in which writes report what they touched and
+// the heatmap read model reloads.
+type RollupSlice struct {
+	Category string
+	Day      Date
+}
+
+// RollupSource reads the H3 rollups: incidents per category, local day and
+// hour, and resolution-9 cell. Rows are additive: one slice may hold
+// several rows for the same hour and cell, and their counts add up.
+type RollupSource interface {
+	// RollupRows calls fn for every rollup row of the given slices, or of
+	// every slice when slices is nil, from one consistent snapshot.
+	RollupRows(ctx context.Context, slices []RollupSlice, fn func(s RollupSlice, hour int, cell uint64, n int64) error) error
+}
+
 // Principal is who calls: a role and an optional town scope. The zero
 // value is the public.
 type Principal struct {

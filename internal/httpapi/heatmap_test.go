@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -12,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/httpapi"
+	"github.com/citygrid/citygrid/internal/pgtest"
+	"github.com/citygrid/citygrid/internal/postgres"
 	"github.com/paulmach/orb/encoding/mvt"
 	"github.com/paulmach/orb/maptile"
 	"github.com/uber/h3-go/v4"
@@ -95,12 +100,30 @@ func seedHeat(t *testing.T, f *fixture, n int) []heatRow {
 
 // TestHeatmapRollupsEqualRawRecount: heatmaps served from the rollups equal
 // a recount of the raw incidents, over random windows, resolutions,
-// themes, categories, hours and weekdays.
+// themes, categories, hours and weekdays — both from the service's
+// in-memory read model, loaded before half of the writes and kept current
+// by their invalidations, and from the SQL rollup query.
 func TestHeatmapRollupsEqualRawRecount(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	raw := seedHeat(t, f, 3000)
-	key, err := f.db.CreateAPIKey(context.Background(), "planner", "", "test")
+	ctx := context.Background()
+	seedHeat(t, f, 1500)
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := f.heat.Wait(wctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 { // single creates after the load
+		resp, b := f.post(t, "/v1/incidents", fmt.Sprintf(`{"category":"E0505","lon":121.13%02d,"lat":28.85,"occurred_at":"2026-03-0%dT0%d:30:00+08:00","source":"app"}`, i, 1+i%9, i%10))
+		if resp.StatusCode != 201 {
+			t.Fatalf("create: %d %s", resp.StatusCode, b)
+		}
+	}
+	raw := seedHeat(t, f, 1500)
+	if ok, err := f.heat.Ready(); !ok || err != nil {
+		t.Fatalf("heat read model not ready: %v", err)
+	}
+	key, err := f.db.CreateAPIKey(ctx, "planner", "", "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +146,7 @@ func TestHeatmapRollupsEqualRawRecount(t *testing.T) {
 		q.Set("res", fmt.Sprint(res))
 		from := time.Date(2026, 1, 1, 0, 0, 0, 0, cst).Add(time.Duration(r.IntN(150*24)) * time.Hour)
 		to := from.Add(time.Duration(1+r.IntN(60*24)) * time.Hour)
-		if i%3 == 0 { // long windows: whole months come from the monthly rollup
+		if i%3 == 0 { // long windows, some on month boundaries
 			from = time.Date(2025, 12, 1, 0, 0, 0, 0, cst).Add(time.Duration(r.IntN(60*24)) * time.Hour)
 			to = from.Add(time.Duration(60*24+r.IntN(150*24)) * time.Hour)
 			if i%6 == 0 {
@@ -159,6 +182,17 @@ func TestHeatmapRollupsEqualRawRecount(t *testing.T) {
 				t.Fatal(err)
 			}
 			want[p.String()]++
+		}
+		sq, err := f.db.Heatmap(ctx, grid.HeatQuery{Categories: cats, Res: res, From: from, To: to, Hours: hours, Weekdays: days})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sqlMap := map[string]int64{}
+		for _, c := range sq {
+			sqlMap[h3.Cell(c.H3).String()] = c.Count
+		}
+		if !maps.Equal(sqlMap, want) {
+			t.Errorf("%s: the SQL rollup query differs from the raw recount (%d cells, raw %d)", q.Encode(), len(sqlMap), len(want))
 		}
 		resp, b := f.getAs(t, "/v1/heatmap?"+q.Encode(), key)
 		if resp.StatusCode != 200 {
@@ -280,5 +314,84 @@ func TestHeatmapFormatsAndTiles(t *testing.T) {
 	} {
 		resp, b := f.get(t, c.path)
 		wantProblem(t, resp, b, c.status, c.mention)
+	}
+}
+
+// TestHeatmapAcrossReplicas: two replicas on one database. Writes through
+// one reach the other's in-memory heatmap by NOTIFY: a bulk load and a
+// single create, each visible on the other replica once its notification
+// has arrived.
+func TestHeatmapAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	url := pgtest.URL(t, pgtest.Demo)
+	open := func() *postgres.DB {
+		db, err := postgres.Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(db.Close)
+		return db
+	}
+	a, b := newFixtureOn(t, open()), newFixtureOn(t, open())
+	heard := make(chan []grid.RollupSlice, 64)
+	go b.db.ListenRollups(ctx, func(ss []grid.RollupSlice, all bool) {
+		if all {
+			b.heat.InvalidateAll(ctx)
+			return
+		}
+		b.heat.Invalidate(ss)
+		heard <- ss
+	}, slog.New(slog.DiscardHandler))
+	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+	defer wcancel()
+	if err := b.heat.Wait(wctx); err != nil {
+		t.Fatal(err)
+	}
+	key, err := a.db.CreateAPIKey(ctx, "planner", "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/v1/heatmap?theme=parking&res=9&from=2026-01-01T00:00:00Z&to=2026-07-01T00:00:00Z"
+	total := func(f *fixture) int64 {
+		resp, body := f.getAs(t, path, key)
+		if resp.StatusCode != 200 {
+			t.Fatalf("heatmap: %d %s", resp.StatusCode, body)
+		}
+		return decode[struct{ Total int64 }](t, body).Total
+	}
+	if n := total(b); n != 0 {
+		t.Fatalf("replica b before any write: %d", n)
+	}
+
+	seedHeat(t, a, 600) // bulk through replica a
+	want := total(a)
+	if want == 0 {
+		t.Fatal("no parking incidents seeded")
+	}
+	select {
+	case <-heard:
+	case <-wctx.Done():
+		t.Fatal("replica b heard nothing of the bulk load")
+	}
+	if n := total(b); n != want {
+		t.Fatalf("replica b after the bulk load: %d, replica a %d", n, want)
+	}
+
+	resp, body := a.post(t, "/v1/incidents", `{"category":"E0505","lon":121.1301,"lat":28.85,"occurred_at":"2026-03-04T09:30:00+08:00","source":"app"}`)
+	if resp.StatusCode != 201 {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	select {
+	case ss := <-heard:
+		if len(ss) != 1 || ss[0].Category != "E0505" || ss[0].Day != (grid.Date{Year: 2026, Month: 3, Day: 4}) {
+			t.Fatalf("replica b heard %v", ss)
+		}
+	case <-wctx.Done():
+		t.Fatal("replica b heard nothing of the single create")
+	}
+	if n := total(b); n != want+1 {
+		t.Fatalf("replica b after the create: %d, want %d", n, want+1)
 	}
 }

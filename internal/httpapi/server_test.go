@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/api"
+	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/hexbin"
 	"github.com/citygrid/citygrid/internal/httpapi"
 	"github.com/citygrid/citygrid/internal/locate"
 	"github.com/citygrid/citygrid/internal/pgtest"
@@ -20,25 +22,36 @@ import (
 )
 
 type fixture struct {
-	srv *httptest.Server
-	db  *postgres.DB
-	api *httpapi.Server
-	cat *locate.Catalog
+	srv  *httptest.Server
+	db   *postgres.DB
+	api  *httpapi.Server
+	cat  *locate.Catalog
+	heat *hexbin.Heat
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	db := pgtest.New(t, pgtest.Demo)
+	return newFixtureOn(t, pgtest.New(t, pgtest.Demo))
+}
+
+// newFixtureOn serves db: one replica of the service.
+func newFixtureOn(t *testing.T, db *postgres.DB) *fixture {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cat := locate.NewCatalog(db)
 	if _, err := cat.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s := httpapi.New(httpapi.Config{Store: db, Incidents: db, Stats: db, Heatmaps: db, Keys: db, Facilities: db, Catalog: cat, OpenAPI: api.OpenAPI})
+	// Heatmaps come from the in-memory read model, as in the service: this
+	// process's writes invalidate the slices they touch.
+	heat := hexbin.NewHeat(db, db, grid.ChinaTime())
+	db.OnRollupChange(heat.Invalidate)
+	heat.Start(context.Background())
+	s := httpapi.New(httpapi.Config{Store: db, Incidents: db, Stats: db, Heatmaps: heat, Keys: db, Facilities: db, Catalog: cat, OpenAPI: api.OpenAPI})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, db: db, api: s, cat: cat}
+	return &fixture{srv: srv, db: db, api: s, cat: cat, heat: heat}
 }
 
 func (f *fixture) get(t *testing.T, path string) (*http.Response, []byte) {

@@ -19,6 +19,7 @@ import (
 // DB is the pool every store method runs on.
 type DB struct {
 	pool *pgxpool.Pool
+	feed *rollupFeed
 }
 
 // Open connects a pool to url. Request-path connections run without
@@ -42,7 +43,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	return &DB{pool: pool}, nil
+	return &DB{pool: pool, feed: newRollupFeed()}, nil
 }
 
 // Close releases the pool.

@@ -8,12 +8,15 @@ import (
 
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// Heatmap counts incidents per H3 cell. Resolutions 5–9 read the hourly
-// rollups (parents of their resolution-9 cells); resolution 10, finer than
-// the rollups, reads the incidents' own cells. Windows are in whole hours
-// of China time, the rollups' grain.
+// Heatmap counts incidents per H3 cell in SQL. Resolutions 5–9 read the
+// hourly rollups (parents of their resolution-9 cells); resolution 10,
+// finer than the rollups, reads the incidents' own cells. Windows are in
+// whole hours of China time, the rollups' grain. The service answers
+// resolutions 5–9 from its in-memory read model (hexbin.Heat) and comes
+// here for resolution 10 and while that model loads.
 func (db *DB) Heatmap(ctx context.Context, q grid.HeatQuery) (out []grid.HeatCell, err error) {
 	defer wrap(&err, "Heatmap(res %d)", q.Res)
 	if q.Res < 5 || q.Res > 10 {
@@ -40,25 +43,7 @@ func (db *DB) Heatmap(ctx context.Context, q grid.HeatQuery) (out []grid.HeatCel
 			}
 			return "SELECT h3, n FROM h3_rollup WHERE " + strings.Join(w, " AND ")
 		}
-		var parts []string
-		m1 := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, cst)
-		if m1.Before(from) {
-			m1 = m1.AddDate(0, 1, 0)
-		}
-		m2 := time.Date(to.Year(), to.Month(), 1, 0, 0, 0, 0, cst)
-		if len(q.Hours) == 0 && len(q.Weekdays) == 0 && m1.Before(m2) {
-			// Whole months from the monthly rollup, the ends from the hourly one.
-			parts = append(parts, "SELECT h3, n FROM h3_rollup_month WHERE category = ANY($1) AND month >= "+
-				arg(dayOf(m1))+"::date AND month < "+arg(dayOf(m2))+"::date")
-			if from.Before(m1) {
-				parts = append(parts, hourly(from, m1))
-			}
-			if m2.Before(to) {
-				parts = append(parts, hourly(m2, to))
-			}
-		} else {
-			parts = append(parts, hourly(from, to))
-		}
+		parts := []string{hourly(from, to)}
 		sql = `SELECT CASE WHEN $2::int = 9 THEN h3 ELSE h3_parent(h3, $2) END AS c, sum(n) FROM (` +
 			strings.Join(parts, " UNION ALL ") + `) r GROUP BY 1`
 	} else {
@@ -103,4 +88,45 @@ func toInt16(xs []int) []int16 {
 		out[i] = int16(x)
 	}
 	return out
+}
+
+// RollupRows streams the rollup rows of the given slices (every row when
+// slices is nil) from one snapshot.
+func (db *DB) RollupRows(ctx context.Context, slices []grid.RollupSlice, fn func(s grid.RollupSlice, hour int, cell uint64, n int64) error) (err error) {
+	defer wrap(&err, "RollupRows(%d slices)", len(slices))
+	if slices != nil && len(slices) == 0 {
+		return nil
+	}
+	sql := `SELECT category, day, hour, h3, n FROM h3_rollup`
+	var args []any
+	if slices != nil {
+		cats := make([]string, len(slices))
+		days := make([]time.Time, len(slices))
+		for i, s := range slices {
+			cats[i] = s.Category
+			days[i] = time.Date(s.Day.Year, s.Day.Month, s.Day.Day, 0, 0, 0, 0, time.UTC)
+		}
+		sql = `SELECT r.category, r.day, r.hour, r.h3, r.n
+			FROM unnest($1::text[], $2::date[]) AS s(category, day)
+			JOIN h3_rollup r ON r.category = s.category COLLATE "C" AND r.day = s.day`
+		args = []any{cats, days}
+	}
+	rows, err := db.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return db.classify(err)
+	}
+	var (
+		cat  string
+		day  pgtype.Date
+		hour int16
+		h3   int64
+		n    int32
+		s    grid.RollupSlice
+	)
+	_, err = pgx.ForEachRow(rows, []any{&cat, &day, &hour, &h3, &n}, func() error {
+		s.Category = cat
+		s.Day = grid.Date{Year: day.Time.Year(), Month: day.Time.Month(), Day: day.Time.Day()}
+		return fn(s, int(hour), uint64(h3), int64(n))
+	})
+	return db.classify(err)
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -88,29 +89,41 @@ func rollupOf(x *grid.Incident) (rollupKey, error) {
 	return rollupKey{time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC), int16(d.Hour()), x.Category, int64(p)}, nil
 }
 
-// addRollups adds counts to the H3 rollups, in key order so concurrent
-// writers lock rollup rows in the same order and cannot deadlock.
-func addRollups(ctx context.Context, tx pgx.Tx, roll map[rollupKey]int) error {
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS rollup_in (day date, hour smallint, category text COLLATE "C", h3 bigint, n integer) ON COMMIT DELETE ROWS`); err != nil {
-		return err
+// copyRollups appends a batch's counts to the H3 rollups, grouped by slice
+// (category, day) so the slice index takes them in order, and returns the
+// slices touched.
+func copyRollups(ctx context.Context, tx pgx.Tx, roll map[rollupKey]int) ([]grid.RollupSlice, error) {
+	keys := make([]rollupKey, 0, len(roll))
+	for k := range roll {
+		keys = append(keys, k)
 	}
-	rows := make([][]any, 0, len(roll))
-	for k, n := range roll {
-		rows = append(rows, []any{k.day, k.hour, k.category, k.h3, n})
+	slices.SortFunc(keys, func(a, b rollupKey) int {
+		if c := strings.Compare(a.category, b.category); c != 0 {
+			return c
+		}
+		return a.day.Compare(b.day)
+	})
+	var touched []grid.RollupSlice
+	i := 0
+	src := pgx.CopyFromFunc(func() ([]any, error) {
+		if i == len(keys) {
+			return nil, nil
+		}
+		k := keys[i]
+		i++
+		if s := sliceOf(k); len(touched) == 0 || touched[len(touched)-1] != s {
+			touched = append(touched, s)
+		}
+		return []any{k.day, k.hour, k.category, k.h3, int32(roll[k])}, nil
+	})
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"h3_rollup"}, []string{"day", "hour", "category", "h3", "n"}, src); err != nil {
+		return nil, err
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rollup_in"}, []string{"day", "hour", "category", "h3", "n"}, pgx.CopyFromRows(rows)); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO h3_rollup (day, hour, category, h3, n) SELECT day, hour, category, h3, n FROM rollup_in
-		ORDER BY category, day, hour, h3
-		ON CONFLICT (category, day, hour, h3) DO UPDATE SET n = h3_rollup.n + excluded.n`); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO h3_rollup_month (category, month, h3, n)
-		SELECT category, date_trunc('month', day)::date, h3, sum(n) FROM rollup_in GROUP BY 1, 2, 3
-		ORDER BY 1, 2, 3
-		ON CONFLICT (category, month, h3) DO UPDATE SET n = h3_rollup_month.n + excluded.n`)
-	return err
+	return touched, nil
+}
+
+func sliceOf(k rollupKey) grid.RollupSlice {
+	return grid.RollupSlice{Category: k.category, Day: grid.Date{Year: k.day.Year(), Month: k.day.Month(), Day: k.day.Day()}}
 }
 
 // BulkCreate writes a batch of assigned incidents with COPY, their keys and
@@ -123,6 +136,7 @@ func (db *DB) BulkCreate(ctx context.Context, xs []grid.Incident) (res grid.Bulk
 	if len(xs) == 0 {
 		return res, nil
 	}
+	var touched []grid.RollupSlice
 	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT nextval('incident_id_seq') FROM generate_series(1, $1)`, len(xs))
 		if err != nil {
@@ -184,11 +198,17 @@ func (db *DB) BulkCreate(ctx context.Context, xs []grid.Incident) (res grid.Bulk
 				res.IDs = append(res.IDs, xs[i].ID)
 			}
 		}
-		return addRollups(ctx, tx, roll)
+		if touched, err = copyRollups(ctx, tx, roll); err != nil {
+			return err
+		}
+		// Delivered at commit, with the batch: other replicas reload these.
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, RollupChannel, encodeSlices(db.feed.origin, touched))
+		return err
 	})
 	if err != nil {
 		return grid.BulkResult{}, db.classify(err)
 	}
+	db.committed(touched)
 	return res, nil
 }
 
@@ -286,11 +306,6 @@ func (db *DB) CreateIncident(ctx context.Context, x *grid.Incident, actor string
 		),
 		r AS (
 			INSERT INTO h3_rollup (day, hour, category, h3, n) SELECT $26, $27, $3, $28, 1 FROM i
-			ON CONFLICT (category, day, hour, h3) DO UPDATE SET n = h3_rollup.n + 1
-		),
-		m AS (
-			INSERT INTO h3_rollup_month (category, month, h3, n) SELECT $3, date_trunc('month', $26::date)::date, $28, 1 FROM i
-			ON CONFLICT (category, month, h3) DO UPDATE SET n = h3_rollup_month.n + 1
 		)
 		SELECT (SELECT id FROM i)`, args...).Scan(&id)
 	if err == nil && id == nil {
@@ -298,6 +313,9 @@ func (db *DB) CreateIncident(ctx context.Context, x *grid.Incident, actor string
 	}
 	if err == nil {
 		x.ID = *id
+		ss := []grid.RollupSlice{sliceOf(k)}
+		db.committed(ss)
+		db.notifyLater(ss)
 	}
 	if err == errDuplicate {
 		var id int64

@@ -10,13 +10,22 @@ import (
 // anywhere (NOTIFY), and after every reconnect, since notifications sent
 // while disconnected are lost. It returns when ctx ends.
 func (db *DB) ListenGridVersions(ctx context.Context, onChange func(), log *slog.Logger) {
+	db.listen(ctx, NotifyChannel, func(string) { onChange() }, onChange, log)
+}
+
+// listen holds a LISTEN on channel, calling onNotify with each payload and
+// onConnect after every (re)connect, retrying with backoff until ctx ends.
+func (db *DB) listen(ctx context.Context, channel string, onNotify func(payload string), onConnect func(), log *slog.Logger) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := db.listenOnce(ctx, onChange, func() { backoff = 100 * time.Millisecond })
+		err := db.listenOnce(ctx, channel, onNotify, func() {
+			backoff = 100 * time.Millisecond
+			onConnect()
+		})
 		if ctx.Err() != nil {
 			return
 		}
-		log.Warn("grid version listener lost its connection; retrying", "err", err, "in", backoff)
+		log.Warn("listener lost its connection; retrying", "channel", channel, "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():
 			return
@@ -28,7 +37,7 @@ func (db *DB) ListenGridVersions(ctx context.Context, onChange func(), log *slog
 	}
 }
 
-func (db *DB) listenOnce(ctx context.Context, onChange, connected func()) error {
+func (db *DB) listenOnce(ctx context.Context, channel string, onNotify func(string), connected func()) error {
 	pc, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -36,15 +45,15 @@ func (db *DB) listenOnce(ctx context.Context, onChange, connected func()) error 
 	// The connection carries a LISTEN: never hand it back to the pool.
 	conn := pc.Hijack()
 	defer conn.Close(context.Background()) //nolint:errcheck
-	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
 		return err
 	}
 	connected()
-	onChange()
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return err
 		}
-		onChange()
+		onNotify(n.Payload)
 	}
 }
