@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -47,8 +48,20 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 	n := fs.Int("incidents", 1_000_000, "incidents to seed before the seeding and planner rows (the budgets are stated for 10,000,000)")
 	keep := fs.String("data-dir", "", "data directory for the benchmark cluster (default: a fresh temporary one)")
 	only := fs.String("only", "", "comma list of rows to run: "+strings.Join(benchRowNames, ", ")+" (default: all; the database starts either way)")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (service and load generator share the process) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	sel, err := parseOnly(*only)
 	if err != nil {

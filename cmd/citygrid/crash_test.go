@@ -119,7 +119,7 @@ func TestCrashMidBulkLoad(t *testing.T) {
 			_ = conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'copy%incident%' AND state <> 'idle' AND pid <> pg_backend_pid()`).Scan(&busy)
 			return busy == 0
 		})
-		if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM incident), (SELECT coalesce(sum(n), 0) FROM h3_rollup),
+		if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM incident), (SELECT coalesce(sum(n), 0) FROM h3_rollup, unnest(counts) AS n),
 			(SELECT count(*) FROM incident_key WHERE external_id LIKE 'crash-%')`).Scan(&stored, &rolled, new(int)); err != nil {
 			t.Fatal(err)
 		}

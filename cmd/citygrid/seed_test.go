@@ -70,7 +70,7 @@ func TestSeedAssignsAndRollsUpExactly(t *testing.T) {
 	if rows.Err() != nil {
 		t.Fatal(rows.Err())
 	}
-	rows, _ = db.Pool().Query(ctx, `SELECT to_char(day, 'YYYY-MM-DD'), hour, category, h3, sum(n) FROM h3_rollup GROUP BY 1, 2, 3, 4`)
+	rows, _ = db.Pool().Query(ctx, `SELECT to_char(day, 'YYYY-MM-DD'), u.hour, category, u.h3, sum(u.n) FROM h3_rollup CROSS JOIN LATERAL unnest(hours, cells, counts) AS u(hour, h3, n) GROUP BY 1, 2, 3, 4`)
 	rolled := map[key]int{}
 	for rows.Next() {
 		var k key

@@ -200,7 +200,7 @@ func TestIdempotentConcurrentRetries(t *testing.T) {
 	if err := f.db.Pool().QueryRow(ctx, `SELECT count(*) FROM incident`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("%d incidents stored (%v)", n, err)
 	}
-	if err := f.db.Pool().QueryRow(ctx, `SELECT coalesce(sum(n), 0) FROM h3_rollup`).Scan(&rolled); err != nil || rolled != 1 {
+	if err := f.db.Pool().QueryRow(ctx, `SELECT coalesce(sum(n), 0) FROM h3_rollup, unnest(counts) AS n`).Scan(&rolled); err != nil || rolled != 1 {
 		t.Errorf("rollups count %d (%v)", rolled, err)
 	}
 }
@@ -368,7 +368,7 @@ func TestBulkIncidents(t *testing.T) {
 		t.Errorf("bulk: %+v", out)
 	}
 	var raw, rolled int
-	if err := f.db.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM incident), (SELECT sum(n) FROM h3_rollup)`).Scan(&raw, &rolled); err != nil {
+	if err := f.db.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM incident), (SELECT sum(n) FROM h3_rollup, unnest(counts) AS n)`).Scan(&raw, &rolled); err != nil {
 		t.Fatal(err)
 	}
 	if raw != 2000 || rolled != 2000 {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -31,9 +32,10 @@ func (db *DB) Heatmap(ctx context.Context, q grid.HeatQuery) (out []grid.HeatCel
 	var sql string
 	if q.Res <= 9 {
 		// The hourly rows of [a, b).
+		// The rollup entries of [a, b): slices of the days in range, then
+		// their hours.
 		hourly := func(a, b time.Time) string {
-			w := []string{"category = ANY($1)",
-				"(day, hour) >= (" + arg(dayOf(a)) + "::date, " + arg(int16(a.Hour())) + "::smallint)",
+			w := []string{"(day, hour) >= (" + arg(dayOf(a)) + "::date, " + arg(int16(a.Hour())) + "::smallint)",
 				"(day, hour) < (" + arg(dayOf(b)) + "::date, " + arg(int16(b.Hour())) + "::smallint)"}
 			if len(q.Hours) > 0 {
 				w = append(w, "hour = ANY("+arg(toInt16(q.Hours))+"::smallint[])")
@@ -41,7 +43,10 @@ func (db *DB) Heatmap(ctx context.Context, q grid.HeatQuery) (out []grid.HeatCel
 			if len(q.Weekdays) > 0 {
 				w = append(w, "extract(isodow FROM day)::int = ANY("+arg(q.Weekdays)+"::int[])")
 			}
-			return "SELECT h3, n FROM h3_rollup WHERE " + strings.Join(w, " AND ")
+			return `SELECT h3, n FROM (SELECT r.day, u.hour, u.h3, u.n FROM h3_rollup r
+				CROSS JOIN LATERAL unnest(r.hours, r.cells, r.counts) AS u(hour, h3, n)
+				WHERE r.category = ANY($1) AND r.day BETWEEN ` + arg(dayOf(a)) + `::date AND ` + arg(dayOf(b)) + `::date) e
+				WHERE ` + strings.Join(w, " AND ")
 		}
 		parts := []string{hourly(from, to)}
 		sql = `SELECT CASE WHEN $2::int = 9 THEN h3 ELSE h3_parent(h3, $2) END AS c, sum(n) FROM (` +
@@ -97,7 +102,7 @@ func (db *DB) RollupRows(ctx context.Context, slices []grid.RollupSlice, fn func
 	if slices != nil && len(slices) == 0 {
 		return nil
 	}
-	sql := `SELECT category, day, hour, h3, n FROM h3_rollup`
+	sql := `SELECT category, day, hours, cells, counts FROM h3_rollup`
 	var args []any
 	if slices != nil {
 		cats := make([]string, len(slices))
@@ -106,7 +111,7 @@ func (db *DB) RollupRows(ctx context.Context, slices []grid.RollupSlice, fn func
 			cats[i] = s.Category
 			days[i] = time.Date(s.Day.Year, s.Day.Month, s.Day.Day, 0, 0, 0, 0, time.UTC)
 		}
-		sql = `SELECT r.category, r.day, r.hour, r.h3, r.n
+		sql = `SELECT r.category, r.day, r.hours, r.cells, r.counts
 			FROM unnest($1::text[], $2::date[]) AS s(category, day)
 			JOIN h3_rollup r ON r.category = s.category COLLATE "C" AND r.day = s.day`
 		args = []any{cats, days}
@@ -116,17 +121,23 @@ func (db *DB) RollupRows(ctx context.Context, slices []grid.RollupSlice, fn func
 		return db.classify(err)
 	}
 	var (
-		cat  string
-		day  pgtype.Date
-		hour int16
-		h3   int64
-		n    int32
-		s    grid.RollupSlice
+		cat    string
+		day    pgtype.Date
+		hours  []int16
+		cells  []int64
+		counts []int32
 	)
-	_, err = pgx.ForEachRow(rows, []any{&cat, &day, &hour, &h3, &n}, func() error {
-		s.Category = cat
-		s.Day = grid.Date{Year: day.Time.Year(), Month: day.Time.Month(), Day: day.Time.Day()}
-		return fn(s, int(hour), uint64(h3), int64(n))
+	_, err = pgx.ForEachRow(rows, []any{&cat, &day, &hours, &cells, &counts}, func() error {
+		s := grid.RollupSlice{Category: cat, Day: grid.Date{Year: day.Time.Year(), Month: day.Time.Month(), Day: day.Time.Day()}}
+		if len(cells) != len(hours) || len(counts) != len(hours) {
+			return fmt.Errorf("rollup row %v: arrays of %d hours, %d cells, %d counts", s, len(hours), len(cells), len(counts))
+		}
+		for i := range cells {
+			if err := fn(s, int(hours[i]), uint64(cells[i]), int64(counts[i])); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return db.classify(err)
 }

@@ -89,9 +89,9 @@ func rollupOf(x *grid.Incident) (rollupKey, error) {
 	return rollupKey{time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC), int16(d.Hour()), x.Category, int64(p)}, nil
 }
 
-// copyRollups appends a batch's counts to the H3 rollups, grouped by slice
-// (category, day) so the slice index takes them in order, and returns the
-// slices touched.
+// copyRollups appends a batch's counts to the H3 rollups: one row per slice
+// (category, local day) with the slice's hours, cells and counts, and
+// returns the slices touched.
 func copyRollups(ctx context.Context, tx pgx.Tx, roll map[rollupKey]int) ([]grid.RollupSlice, error) {
 	keys := make([]rollupKey, 0, len(roll))
 	for k := range roll {
@@ -109,14 +109,19 @@ func copyRollups(ctx context.Context, tx pgx.Tx, roll map[rollupKey]int) ([]grid
 		if i == len(keys) {
 			return nil, nil
 		}
-		k := keys[i]
-		i++
-		if s := sliceOf(k); len(touched) == 0 || touched[len(touched)-1] != s {
-			touched = append(touched, s)
+		first := keys[i]
+		var hours []int16
+		var cells []int64
+		var counts []int32
+		for ; i < len(keys) && keys[i].category == first.category && keys[i].day.Equal(first.day); i++ {
+			hours = append(hours, keys[i].hour)
+			cells = append(cells, keys[i].h3)
+			counts = append(counts, int32(roll[keys[i]]))
 		}
-		return []any{k.day, k.hour, k.category, k.h3, int32(roll[k])}, nil
+		touched = append(touched, sliceOf(first))
+		return []any{first.category, first.day, hours, cells, counts}, nil
 	})
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"h3_rollup"}, []string{"day", "hour", "category", "h3", "n"}, src); err != nil {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"h3_rollup"}, []string{"category", "day", "hours", "cells", "counts"}, src); err != nil {
 		return nil, err
 	}
 	return touched, nil
@@ -305,7 +310,8 @@ func (db *DB) CreateIncident(ctx context.Context, x *grid.Incident, actor string
 			SELECT id, $2, 'create', NULL, $9, $25, $6 FROM i
 		),
 		r AS (
-			INSERT INTO h3_rollup (day, hour, category, h3, n) SELECT $26, $27, $3, $28, 1 FROM i
+			INSERT INTO h3_rollup (category, day, hours, cells, counts)
+			SELECT $3, $26, ARRAY[$27::smallint], ARRAY[$28::bigint], ARRAY[1] FROM i
 		)
 		SELECT (SELECT id FROM i)`, args...).Scan(&id)
 	if err == nil && id == nil {
