@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -149,3 +151,22 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 	printBench(out, append(rows, pr...))
 	return nil
 }
+
+// rssBytes is this process's resident set size after returning free heap
+// to the system (0 where /proc is not there).
+func rssBytes() int64 {
+	debug.FreeOSMemory()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func rss() string { return fmt.Sprintf("%d MB", rssBytes()>>20) }

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/api"
+	"github.com/citygrid/citygrid/internal/hexbin"
 	"github.com/citygrid/citygrid/internal/httpapi"
 	"github.com/citygrid/citygrid/internal/locate"
 	"github.com/citygrid/citygrid/internal/postgres"
@@ -182,7 +183,7 @@ func benchLocate(ctx context.Context, db *postgres.DB, cat *locate.Catalog, sc l
 	if !sel("locate-http") && !sel("locate-batch") {
 		return rows, nil
 	}
-	srv, stop, err := startBenchServer(ctx, db, cat)
+	srv, _, stop, err := startBenchServer(ctx, db, cat)
 	if err != nil {
 		return nil, err
 	}
@@ -474,25 +475,25 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 
 // startBenchServer runs the service's HTTP server as serve does, on a free
 // loopback port; stop shuts it down.
-func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog) (base string, stop func(), err error) {
+func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog) (base string, heat *hexbin.Heat, stop func(), err error) {
 	cal, err := db.Calendar(ctx)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	hctx, cancelHeat := context.WithCancel(ctx)
-	heat := startHeat(hctx, db, slog.New(slog.DiscardHandler))
+	heat = startHeat(hctx, db, slog.New(slog.DiscardHandler))
 	srv := httpapi.New(httpapi.Config{Store: db, Incidents: db, Heatmaps: heat, Keys: db, Facilities: db, Stats: db, Calendar: cal, Catalog: cat,
 		Registry: reg, Logger: slog.New(slog.DiscardHandler), OpenAPI: api.OpenAPI})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = hs.Serve(ln) }()
-	return "http://" + ln.Addr().String(), func() {
+	return "http://" + ln.Addr().String(), heat, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = hs.Shutdown(ctx)

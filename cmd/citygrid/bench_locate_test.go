@@ -103,7 +103,7 @@ func benchServerForTest(t *testing.T, ctx context.Context) (string, *locate.Snap
 	if _, err := cat.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	base, stop, err := startBenchServer(ctx, db, cat)
+	base, _, stop, err := startBenchServer(ctx, db, cat)
 	if err != nil {
 		t.Fatal(err)
 	}

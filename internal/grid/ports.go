@@ -83,6 +83,10 @@ type IncidentStore interface {
 	CreateIncident(ctx context.Context, x *Incident, actor string) (created bool, err error)
 	// BulkCreate stores every incident or none.
 	BulkCreate(ctx context.Context, xs []Incident) (BulkResult, error)
+	// BulkStream stores the incidents next yields (nil at the end) in one
+	// transaction, writing them as they come; an error from next abandons
+	// the batch, nothing is written, and that error is returned.
+	BulkStream(ctx context.Context, next func() (*Incident, error)) (BulkResult, error)
 	// Incident returns one incident and its trail (NotFound if none).
 	Incident(ctx context.Context, id int64) (Incident, []Event, error)
 	// FindIncidents lists incidents matching f.

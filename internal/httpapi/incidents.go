@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -166,82 +165,6 @@ func actorOf(c echo.Context) string {
 		return a
 	}
 	return "api"
-}
-
-type bulkOut struct {
-	Created    int     `json:"created"`
-	Duplicates int     `json:"duplicates"`
-	IDs        []int64 `json:"ids"`
-}
-
-// bulkIncidents: POST /v1/incidents/bulk, NDJSON, one incident per line.
-// Every line is checked first; any bad line rejects the whole batch (400
-// listing each by line number) and nothing is written. The batch is
-// stored in one transaction.
-func (s *Server) bulkIncidents(c echo.Context) error {
-	if s.cfg.Incidents == nil {
-		return grid.Errorf(grid.Unavailable, "incidents are not configured")
-	}
-	v, err := s.assigner()
-	if err != nil {
-		return err
-	}
-	a := intake.Assigner{Snap: v.snap, Res: v.res, Cal: s.calendar()}
-	var scratch intake.Scratch
-	now := time.Now()
-	sc := bufio.NewScanner(io.LimitReader(c.Request().Body, maxBulkBody+1))
-	sc.Buffer(make([]byte, 0, 64<<10), maxLineBytes)
-	var xs []grid.Incident
-	var problems []string
-	line, read := 0, 0
-	for sc.Scan() {
-		line++
-		read += len(sc.Bytes()) + 1
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
-		if len(xs)+len(problems) >= MaxBulkLines {
-			return invalid("body", "more than %d lines: split the batch", MaxBulkLines)
-		}
-		var in incidentIn
-		err := decodeStrict(b, &in, "not valid JSON")
-		var r intake.Report
-		if err == nil {
-			r, err = in.report()
-		}
-		var x grid.Incident
-		if err == nil {
-			x, err = a.Assign(&r, now, &scratch)
-		}
-		if err != nil {
-			if len(problems) < 1000 {
-				problems = append(problems, fmt.Sprintf("line %d: %s", line, grid.MessageOf(err)))
-			}
-			continue
-		}
-		xs = append(xs, x)
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return invalid("body", "line %d is longer than %d bytes", line+1, maxLineBytes)
-		}
-		return invalid("body", "could not be read: %v", err)
-	}
-	if read > maxBulkBody {
-		return invalid("body", "larger than %d bytes", maxBulkBody)
-	}
-	if len(problems) > 0 {
-		return &grid.Error{Kind: grid.Invalid, Message: fmt.Sprintf("%d bad line(s), nothing written; first: %s", len(problems), problems[0]), Details: problems}
-	}
-	if len(xs) == 0 {
-		return invalid("body", "no incidents: want one JSON object per line")
-	}
-	res, err := s.cfg.Incidents.BulkCreate(c.Request().Context(), xs)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusCreated, bulkOut{Created: len(res.IDs), Duplicates: len(res.Duplicates), IDs: res.IDs})
 }
 
 type eventDTO struct {

@@ -397,6 +397,41 @@ func TestBulkIncidents(t *testing.T) {
 	if err := f.db.Pool().QueryRow(ctx, `SELECT count(*) FROM incident`).Scan(&raw); err != nil || raw != 2000 {
 		t.Errorf("a rejected batch wrote: %d incidents", raw)
 	}
+	// Ids come back in line order.
+	for _, i := range []int{0, 1, 1998} {
+		var ext *string
+		if err := f.db.Pool().QueryRow(ctx, `SELECT external_id FROM incident WHERE id = $1`, out.IDs[i]).Scan(&ext); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("cam-%d", i); (i%2 == 0) != (ext != nil) || (ext != nil && *ext != want) {
+			t.Errorf("ids[%d] is the incident with external id %v", i, ext)
+		}
+	}
+	// A large batch, decoded in chunks on several workers and streamed:
+	// bad lines far apart (and blank lines) are all reported by number, and
+	// the rows already copied when the first bad line was met are not kept.
+	bad.Reset()
+	for i := range 9000 {
+		switch {
+		case i == 7000:
+			bad.WriteString(`{"category":"E9999","lon":121.1,"lat":28.8,"occurred_at":"2026-01-01T00:00:00Z"}` + "\n")
+		case i == 8990:
+			bad.WriteString(`{"category":"E0505"` + "\n")
+		case i%1000 == 999:
+			bad.WriteString("\n")
+		default:
+			bad.WriteString(line(i, "") + "\n")
+		}
+	}
+	resp, b = f.post(t, "/v1/incidents/bulk", bad.String())
+	wantProblem(t, resp, b, 400, "line 7001")
+	p = decode[struct{ Errors []string }](t, b)
+	if len(p.Errors) != 2 || !strings.HasPrefix(p.Errors[0], "line 7001") || !strings.HasPrefix(p.Errors[1], "line 8991") {
+		t.Errorf("bad lines reported: %v", p.Errors)
+	}
+	if err := f.db.Pool().QueryRow(ctx, `SELECT count(*) FROM incident`).Scan(&raw); err != nil || raw != 2000 {
+		t.Errorf("a rejected large batch wrote: %d incidents", raw)
+	}
 	// Retrying keyed lines stores only the new ones.
 	var again strings.Builder
 	again.WriteString(line(0, "cam-0") + "\n" + line(1, "cam-new") + "\n" + line(2, "cam-new") + "\n")

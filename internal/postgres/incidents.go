@@ -94,8 +94,10 @@ func rollupOf(x *grid.Incident) (rollupKey, error) {
 // returns the slices touched.
 func copyRollups(ctx context.Context, tx pgx.Tx, roll map[rollupKey]int) ([]grid.RollupSlice, error) {
 	keys := make([]rollupKey, 0, len(roll))
-	for k := range roll {
-		keys = append(keys, k)
+	for k, n := range roll {
+		if n > 0 { // none left when every line of a key proved a duplicate
+			keys = append(keys, k)
+		}
 	}
 	slices.SortFunc(keys, func(a, b rollupKey) int {
 		if c := strings.Compare(a.category, b.category); c != 0 {
@@ -131,76 +133,92 @@ func sliceOf(k rollupKey) grid.RollupSlice {
 	return grid.RollupSlice{Category: k.category, Day: grid.Date{Year: k.day.Year(), Month: k.day.Month(), Day: k.day.Day()}}
 }
 
-// BulkCreate writes a batch of assigned incidents with COPY, their keys and
-// the H3 rollups in one transaction: all of it or none. Incidents whose
-// external id is already known are not written again; their lines map to
-// the existing ids.
-func (db *DB) BulkCreate(ctx context.Context, xs []grid.Incident) (res grid.BulkResult, err error) {
-	defer wrap(&err, "BulkCreate(%d)", len(xs))
+// BulkCreate stores xs in one transaction, as BulkStream does; it sets
+// the ids of the incidents written.
+func (db *DB) BulkCreate(ctx context.Context, xs []grid.Incident) (grid.BulkResult, error) {
+	i := 0
+	return db.BulkStream(ctx, func() (*grid.Incident, error) {
+		if i == len(xs) {
+			return nil, nil
+		}
+		i++
+		return &xs[i-1], nil
+	})
+}
+
+// keyedRow is a written line that carries an external id.
+type keyedRow struct {
+	line int
+	key  string
+	id   int64
+	at   time.Time
+	roll rollupKey
+}
+
+// BulkStream writes a stream of assigned incidents with COPY, with their
+// external ids and H3 rollups, in one transaction: all of it or none. next
+// yields the incidents in line order and nil at the end; an error from
+// next abandons the batch and is returned, and nothing is written. Rows go
+// to the server as next yields them, so whatever produces them (decoding,
+// assignment) overlaps with the server's work. A line whose external id is
+// already stored, or repeats an earlier line's, is not written: its line
+// index maps to the existing id in Duplicates. Ids are set on the
+// incidents written.
+func (db *DB) BulkStream(ctx context.Context, next func() (*grid.Incident, error)) (res grid.BulkResult, err error) {
+	defer wrap(&err, "BulkStream")
 	res.Duplicates = map[int]int64{}
-	if len(xs) == 0 {
-		return res, nil
-	}
 	var touched []grid.RollupSlice
 	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT nextval('incident_id_seq') FROM generate_series(1, $1)`, len(xs))
-		if err != nil {
-			return err
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return err
-		}
-		keep := make([]bool, len(xs))
-		var keyed []int
-		seen := map[string]int{}
-		for i := range xs {
-			xs[i].ID = ids[i]
-			keep[i] = true
-			if k := xs[i].ExternalID; k != "" {
-				if j, dup := seen[k]; dup { // the same key twice in one batch
-					keep[i] = false
-					res.Duplicates[i] = xs[j].ID
-					continue
+		var (
+			ids   []int64 // allocated, not yet used
+			block = 256   // the next allocation; doubles up to 16,384
+			roll  = map[rollupKey]int{}
+			seen  = map[string]int64{} // external id → id, within the batch
+			keyed []keyedRow
+			line  = -1
+		)
+		take := func(x *grid.Incident) (bool, error) {
+			line++
+			if k := x.ExternalID; k != "" {
+				if id, dup := seen[k]; dup {
+					res.Duplicates[line] = id
+					return false, nil
 				}
-				seen[k] = i
-				keyed = append(keyed, i)
 			}
+			if len(ids) == 0 {
+				var err error
+				if ids, err = db.allocateIDs(ctx, block); err != nil {
+					return false, err
+				}
+				block = min(2*block, 16384)
+			}
+			x.ID, ids = ids[0], ids[1:]
+			rk, err := rollupOf(x)
+			if err != nil {
+				return false, fmt.Errorf("line %d: %w", line+1, err)
+			}
+			roll[rk]++
+			res.IDs = append(res.IDs, x.ID)
+			if k := x.ExternalID; k != "" {
+				seen[k] = x.ID
+				keyed = append(keyed, keyedRow{line, k, x.ID, x.OccurredAt, rk})
+			}
+			return true, nil
+		}
+		r := &copyReader{next: next, take: take}
+		_, err := tx.Conn().PgConn().CopyFrom(ctx, r, `COPY incident (`+strings.Join(incidentColumns, ", ")+`) FROM STDIN (FORMAT binary)`)
+		if r.err != nil { // the stream's own reason comes first: a bad line, say
+			return r.err
+		}
+		if err != nil {
+			return err
+		}
+		if r.rows == 0 {
+			return nil
 		}
 		if len(keyed) > 0 {
-			if err := insertKeys(ctx, tx, xs, keyed, keep, res.Duplicates); err != nil {
+			if err := resolveKeys(ctx, tx, keyed, roll, &res); err != nil {
 				return err
-			}
-		}
-		roll := map[rollupKey]int{}
-		for i := range xs {
-			if !keep[i] {
-				continue
-			}
-			k, err := rollupOf(&xs[i])
-			if err != nil {
-				return fmt.Errorf("line %d: %w", i+1, err)
-			}
-			roll[k]++
-		}
-		i := 0
-		src := pgx.CopyFromFunc(func() ([]any, error) {
-			for i < len(xs) && !keep[i] {
-				i++
-			}
-			if i == len(xs) {
-				return nil, nil
-			}
-			x := &xs[i]
-			i++
-			return incidentRow(x), nil
-		})
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"incident"}, incidentColumns, src); err != nil {
-			return err
-		}
-		for i := range xs {
-			if keep[i] {
-				res.IDs = append(res.IDs, xs[i].ID)
 			}
 		}
 		if touched, err = copyRollups(ctx, tx, roll); err != nil {
@@ -213,44 +231,56 @@ func (db *DB) BulkCreate(ctx context.Context, xs []grid.Incident) (res grid.Bulk
 	if err != nil {
 		return grid.BulkResult{}, db.classify(err)
 	}
-	db.committed(touched)
+	if len(touched) > 0 {
+		db.committed(touched)
+	}
 	return res, nil
 }
 
-// insertKeys records the external ids of a batch; lines whose id is known
-// already are marked as duplicates of the stored incident.
-func insertKeys(ctx context.Context, tx pgx.Tx, xs []grid.Incident, keyed []int, keep []bool, dups map[int]int64) error {
+// allocateIDs takes n incident ids from the sequence, outside the bulk
+// transaction (sequences are not transactional; unused ids leave gaps).
+func (db *DB) allocateIDs(ctx context.Context, n int) ([]int64, error) {
+	rows, err := db.pool.Query(ctx, `SELECT nextval('incident_id_seq') FROM generate_series(1, $1)`, n)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+// resolveKeys records the external ids of the lines written. A key stored
+// before (by an earlier batch, or by a concurrent one that committed first)
+// makes its line a duplicate: its row is removed again, uncounted in the
+// rollups, and the line maps to the stored incident.
+func resolveKeys(ctx context.Context, tx pgx.Tx, keyed []keyedRow, roll map[rollupKey]int, res *grid.BulkResult) error {
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS key_in (external_id text, incident_id bigint, occurred_at timestamptz) ON COMMIT DELETE ROWS`); err != nil {
 		return err
 	}
-	rows := make([][]any, 0, len(keyed))
-	for _, i := range keyed {
-		rows = append(rows, []any{xs[i].ExternalID, xs[i].ID, xs[i].OccurredAt})
+	rows := make([][]any, len(keyed))
+	for i, k := range keyed {
+		rows[i] = []any{k.key, k.id, k.at}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"key_in"}, []string{"external_id", "incident_id", "occurred_at"}, pgx.CopyFromRows(rows)); err != nil {
 		return err
 	}
-	// Keys already stored: those lines repeat earlier incidents.
+	// Keys in order, so concurrent batches wait on each other's keys in the
+	// same order and cannot deadlock.
 	r, err := tx.Query(ctx, `INSERT INTO incident_key SELECT * FROM key_in ORDER BY external_id
 		ON CONFLICT (external_id) DO NOTHING RETURNING external_id`)
 	if err != nil {
 		return err
 	}
 	inserted, err := pgx.CollectRows(r, pgx.RowTo[string])
-	if err != nil {
+	if err != nil || len(inserted) == len(keyed) {
 		return err
-	}
-	if len(inserted) == len(keyed) {
-		return nil
 	}
 	ok := make(map[string]bool, len(inserted))
 	for _, k := range inserted {
 		ok[k] = true
 	}
 	var missing []string
-	for _, i := range keyed {
-		if !ok[xs[i].ExternalID] {
-			missing = append(missing, xs[i].ExternalID)
+	for _, k := range keyed {
+		if !ok[k.key] {
+			missing = append(missing, k.key)
 		}
 	}
 	r, err = tx.Query(ctx, `SELECT external_id, incident_id FROM incident_key WHERE external_id = ANY($1)`, missing)
@@ -263,10 +293,23 @@ func insertKeys(ctx context.Context, tx pgx.Tx, xs []grid.Incident, keyed []int,
 	if _, err := pgx.ForEachRow(r, []any{&k, &id}, func() error { existing[k] = id; return nil }); err != nil {
 		return err
 	}
-	for _, i := range keyed {
-		if id, dup := existing[xs[i].ExternalID]; dup && !ok[xs[i].ExternalID] {
-			keep[i] = false
-			dups[i] = id
+	dropped := map[int64]int64{} // our id → the stored one
+	var drop []int64
+	for _, kr := range keyed {
+		if stored, dup := existing[kr.key]; dup && !ok[kr.key] {
+			dropped[kr.id] = stored
+			drop = append(drop, kr.id)
+			roll[kr.roll]--
+			res.Duplicates[kr.line] = stored
+		}
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM incident WHERE id = ANY($1)`, drop); err != nil {
+		return err
+	}
+	res.IDs = slices.DeleteFunc(res.IDs, func(id int64) bool { _, d := dropped[id]; return d })
+	for line, id := range res.Duplicates { // repeats within the batch of a dropped line
+		if stored, d := dropped[id]; d {
+			res.Duplicates[line] = stored
 		}
 	}
 	return nil
