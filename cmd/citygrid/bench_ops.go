@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -267,13 +268,23 @@ func benchPlanner(ctx context.Context, db *postgres.DB, cat *locate.Catalog, see
 		if err != nil {
 			return nil, err
 		}
+		q := grid.HeatQuery{Categories: []string{"E0505", "E0506"}, Res: 8, From: from, To: to}
 		var sqlRollup []time.Duration
+		var fromSQL []grid.HeatCell
 		for range 5 {
 			t := time.Now()
-			if _, err := db.Heatmap(ctx, grid.HeatQuery{Categories: []string{"E0505", "E0506"}, Res: 8, From: from, To: to}); err != nil {
+			if fromSQL, err = db.Heatmap(ctx, q); err != nil {
 				return nil, err
 			}
 			sqlRollup = append(sqlRollup, time.Since(t))
+		}
+		// The timed answers must be right: memory and SQL agree cell by cell.
+		fromMemory, err := heat.Heatmap(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		if a, b := heatCounts(fromMemory), heatCounts(fromSQL); !maps.Equal(a, b) {
+			return nil, fmt.Errorf("bench: the in-memory heatmap (%d cells) differs from the SQL rollups (%d cells)", len(a), len(b))
 		}
 		rows = append(rows,
 			benchRow{fmt.Sprintf("heatmap, parking, 1 year, whole city, res 8, over HTTP (%s; p50)", scale),
@@ -310,4 +321,12 @@ func benchPlanner(ctx context.Context, db *postgres.DB, cat *locate.Catalog, see
 			fmt.Sprintf("%.0f ms", ms(d)), "—", "—", "—", "—"})
 	}
 	return rows, nil
+}
+
+func heatCounts(cs []grid.HeatCell) map[uint64]int64 {
+	m := make(map[uint64]int64, len(cs))
+	for _, c := range cs {
+		m[c.H3] = c.Count
+	}
+	return m
 }

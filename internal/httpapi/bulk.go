@@ -52,7 +52,7 @@ func (s *Server) bulkIncidents(c echo.Context) error {
 		return err
 	}
 	p := &bulkParser{lines: lines, a: intake.Assigner{Snap: v.snap, Res: v.res, Cal: s.calendar()}, now: time.Now()}
-	p.start(runtime.GOMAXPROCS(0))
+	p.start(max(1, runtime.GOMAXPROCS(0)-1)) // a core left to the database: it is the slower side
 	res, err := s.cfg.Incidents.BulkStream(c.Request().Context(), p.next)
 	problems := p.finish()
 	if len(problems) > 0 {
