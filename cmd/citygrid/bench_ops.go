@@ -44,7 +44,11 @@ func benchIngest(ctx context.Context, db *postgres.DB, cat *locate.Catalog, sel 
 		}
 		b.WriteString("}\n")
 	}
-	client := &http.Client{Transport: benchTransport(64), Timeout: 5 * time.Minute}
+	key, err := db.CreateAPIKey(ctx, "dispatcher", "", "bench")
+	if err != nil {
+		return nil, err
+	}
+	client := &http.Client{Transport: withKey{benchTransport(64), key}, Timeout: 5 * time.Minute}
 	var rows []benchRow
 
 	if sel("ingest-bulk") {
@@ -329,4 +333,16 @@ func heatCounts(cs []grid.HeatCell) map[uint64]int64 {
 		m[c.H3] = c.Count
 	}
 	return m
+}
+
+// withKey sends an API key with every request.
+type withKey struct {
+	base http.RoundTripper
+	key  string
+}
+
+func (w withKey) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+w.key)
+	return w.base.RoundTrip(r)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -87,6 +89,21 @@ func TestCrashMidBulkLoad(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 
+	var keyOut bytes.Buffer
+	if err := run(ctx, []string{"keys", "create", "--role", "dispatcher", "--data-dir", dir}, &keyOut, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	key := strings.TrimSpace(keyOut.String())
+	postBulk := func(url string, body io.Reader) (*http.Response, error) {
+		req, err := http.NewRequest(http.MethodPost, url+"/v1/incidents/bulk", body)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		req.Header.Set("Authorization", "Bearer "+key)
+		return http.DefaultClient.Do(req)
+	}
+
 	const n = 200_000
 	var body bytes.Buffer
 	for i := range n {
@@ -96,7 +113,7 @@ func TestCrashMidBulkLoad(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		resp, err := http.Post(url+"/v1/incidents/bulk", "application/x-ndjson", &body)
+		resp, err := postBulk(url, &body)
 		if err == nil {
 			resp.Body.Close()
 		}
@@ -139,7 +156,7 @@ func TestCrashMidBulkLoad(t *testing.T) {
 	for i := range 1000 {
 		fmt.Fprintf(&retry, `{"category":"E0505","lon":121.1,"lat":28.84,"occurred_at":"2026-05-01T08:00:00+08:00","source":"camera","external_id":"crash-%d"}`+"\n", i)
 	}
-	resp, err := http.Post(url+"/v1/incidents/bulk", "application/x-ndjson", &retry)
+	resp, err := postBulk(url, &retry)
 	if err != nil || resp.StatusCode != 201 {
 		t.Fatalf("bulk after restart: %v %v", resp, err)
 	}

@@ -67,3 +67,54 @@ func principal(c echo.Context) grid.Principal {
 	p, _ := c.Get(principalKey).(grid.Principal)
 	return p
 }
+
+// Roles of API keys.
+const (
+	RoleDispatcher = "dispatcher"
+	RolePlanner    = "planner"
+	RoleAdmin      = "admin"
+)
+
+// Who may call what. The public (no key) reads the city's geography —
+// locate, grid, facilities — and heatmaps with small counts hidden.
+// Incidents are read by every role, written by dispatchers and admins;
+// planner analyses (hot spots, statistics) need a key of any role.
+var (
+	incidentReaders = []string{RoleDispatcher, RolePlanner, RoleAdmin}
+	incidentWriters = []string{RoleDispatcher, RoleAdmin}
+	analysts        = []string{RoleDispatcher, RolePlanner, RoleAdmin}
+)
+
+// allow admits callers whose key has one of roles: no key is 401, a key of
+// another role 403.
+func allow(roles ...string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			p := principal(c)
+			if p.Public() {
+				return grid.Errorf(grid.Unauthorized, "this endpoint needs an API key (role %s): send Authorization: Bearer <key>", strings.Join(roles, ", "))
+			}
+			for _, r := range roles {
+				if p.Role == r {
+					return next(c)
+				}
+			}
+			return grid.Errorf(grid.Forbidden, "a %s key may not call this endpoint: it needs role %s", p.Role, strings.Join(roles, ", "))
+		}
+	}
+}
+
+// inScope reports whether the caller may see or act on an incident of
+// town: keys scoped to a town see only that town.
+func inScope(c echo.Context, town string) bool {
+	p := principal(c)
+	return p.Town == "" || p.Town == town
+}
+
+// townScope refuses a write in a town other than the key's.
+func townScope(c echo.Context, town string) error {
+	if p := principal(c); p.Town != "" && p.Town != town {
+		return grid.Errorf(grid.Forbidden, "the point lies in town %s, outside this key's town %s", town, p.Town)
+	}
+	return nil
+}

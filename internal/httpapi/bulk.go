@@ -51,7 +51,7 @@ func (s *Server) bulkIncidents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := &bulkParser{lines: lines, a: intake.Assigner{Snap: v.snap, Res: v.res, Cal: s.calendar()}, now: time.Now()}
+	p := &bulkParser{lines: lines, a: intake.Assigner{Snap: v.snap, Res: v.res, Cal: s.calendar()}, now: time.Now(), town: principal(c).Town}
 	p.start(max(1, runtime.GOMAXPROCS(0)-1)) // a core left to the database: it is the slower side
 	res, err := s.cfg.Incidents.BulkStream(c.Request().Context(), p.next)
 	problems := p.finish()
@@ -102,6 +102,7 @@ type bulkParser struct {
 	lines []bulkLine
 	a     intake.Assigner
 	now   time.Time
+	town  string // the key's town, if it is scoped to one
 
 	chunks  []bulkChunkOut
 	claim   atomic.Int64 // next chunk to parse
@@ -155,6 +156,9 @@ func (p *bulkParser) parse(k int, d *incidentDecoder, scratch *intake.Scratch) {
 		var x grid.Incident
 		if err == nil {
 			x, err = p.a.Assign(&r, p.now, scratch)
+		}
+		if err == nil && p.town != "" && x.TownCode != p.town {
+			err = grid.Errorf(grid.Forbidden, "the point lies in town %s, outside this key's town %s", x.TownCode, p.town)
 		}
 		if err != nil {
 			out.problems = append(out.problems, fmt.Sprintf("line %d: %s", l.n, grid.MessageOf(err)))

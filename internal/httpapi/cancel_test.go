@@ -32,6 +32,7 @@ func TestCancelledRequestsUnderLoad(t *testing.T) {
 	for _, p := range []string{"/v1/grid/versions", "/readyz", "/v1/incidents?limit=5"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+p, nil)
+		req.Header.Set("Authorization", "Bearer "+f.key)
 		resp, err := http.DefaultClient.Do(req)
 		cancel()
 		if err != nil {

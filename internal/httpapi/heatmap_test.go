@@ -238,7 +238,7 @@ func TestHeatmapPublicSuppressionAndAuth(t *testing.T) {
 		MinCount int `json:"min_count"`
 		Cells    []struct{ Count int64 }
 	}
-	_, b := f.get(t, q)
+	_, b := f.getAs(t, q, "")
 	pub := decode[heat](t, b)
 	_, b = f.getAs(t, q, key)
 	planner := decode[heat](t, b)
@@ -273,7 +273,7 @@ func TestHeatmapFormatsAndTiles(t *testing.T) {
 	}
 	// A tile over the urban core: hexagons in layer "heatmap".
 	tile := maptile.At([2]float64{121.13, 28.85}, 12)
-	resp, b = f.get(t, fmt.Sprintf("/v1/heatmap/tiles/%d/%d/%d.mvt?theme=parking&from=2026-01-01T00:00:00Z&to=2026-07-01T00:00:00Z", tile.Z, tile.X, tile.Y))
+	resp, b = f.getAs(t, fmt.Sprintf("/v1/heatmap/tiles/%d/%d/%d.mvt?theme=parking&from=2026-01-01T00:00:00Z&to=2026-07-01T00:00:00Z", tile.Z, tile.X, tile.Y), "") // public
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.mapbox-vector-tile" {
 		t.Fatalf("tile: %d %s", resp.StatusCode, b)
 	}

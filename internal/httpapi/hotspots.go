@@ -14,8 +14,8 @@ import (
 )
 
 func (s *Server) routesHotspots(e *echo.Echo) {
-	e.GET("/v1/hotspots", s.hotspots)
-	e.GET("/v1/hotspots/emerging", s.emerging)
+	e.GET("/v1/hotspots", s.hotspots, allow(analysts...))
+	e.GET("/v1/hotspots/emerging", s.emerging, allow(analysts...))
 }
 
 // studyCells lists the study area at a resolution: every cell whose centre

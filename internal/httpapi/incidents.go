@@ -29,11 +29,11 @@ const (
 )
 
 func (s *Server) routesIncidents(e *echo.Echo) {
-	e.POST("/v1/incidents", s.createIncident)
-	e.POST("/v1/incidents/bulk", s.bulkIncidents)
-	e.GET("/v1/incidents", s.findIncidents)
-	e.GET("/v1/incidents/:id", s.getIncident)
-	e.POST("/v1/incidents/:id/events", s.incidentEvent)
+	e.POST("/v1/incidents", s.createIncident, allow(incidentWriters...))
+	e.POST("/v1/incidents/bulk", s.bulkIncidents, allow(incidentWriters...))
+	e.GET("/v1/incidents", s.findIncidents, allow(incidentReaders...))
+	e.GET("/v1/incidents/:id", s.getIncident, allow(incidentReaders...))
+	e.POST("/v1/incidents/:id/events", s.incidentEvent, allow(incidentWriters...))
 }
 
 // incidentIn is the body of POST /v1/incidents and one line of the bulk form.
@@ -145,9 +145,15 @@ func (s *Server) createIncident(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := townScope(c, x.TownCode); err != nil {
+		return err
+	}
 	created, err := s.cfg.Incidents.CreateIncident(c.Request().Context(), &x, actorOf(c))
 	if err != nil {
 		return err
+	}
+	if !inScope(c, x.TownCode) { // a retry whose external id names another town's incident
+		return grid.Errorf(grid.Forbidden, "external_id %q belongs to an incident outside this key's town", x.ExternalID)
 	}
 	crs, _ := coord.ParseCRS(in.CRS)
 	status := http.StatusCreated
@@ -274,6 +280,9 @@ func (s *Server) getIncident(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if !inScope(c, x.TownCode) {
+		return grid.Errorf(grid.NotFound, "no incident %d", id)
+	}
 	return c.JSON(http.StatusOK, s.incidentDTO(&x, crs, evs))
 }
 
@@ -308,6 +317,15 @@ func (s *Server) incidentEvent(c echo.Context) error {
 	}
 	if in.Actor == "" {
 		in.Actor = actorOf(c)
+	}
+	if principal(c).Town != "" { // a town's key acts on its own town's incidents only
+		x, _, err := s.cfg.Incidents.Incident(c.Request().Context(), id)
+		if err != nil {
+			return err
+		}
+		if !inScope(c, x.TownCode) {
+			return grid.Errorf(grid.NotFound, "no incident %d", id)
+		}
 	}
 	x, ev, err := s.cfg.Incidents.Transition(c.Request().Context(), id, in.Action, in.Actor, in.Note, time.Now(), s.calendar())
 	if err != nil {
@@ -364,6 +382,12 @@ func (s *Server) findIncidents(c echo.Context) error {
 			return invalid("town", "%q: want a 9-digit town code", t)
 		}
 		f.Town = t
+	}
+	if p := principal(c); p.Town != "" {
+		if f.Town != "" && f.Town != p.Town {
+			return grid.Errorf(grid.Forbidden, "town %s: this key sees town %s only", f.Town, p.Town)
+		}
+		f.Town = p.Town
 	}
 	if d := q.Get("department"); d != "" {
 		if _, ok := v.res.Department(d); !ok {

@@ -39,6 +39,12 @@ type locateResult struct {
 
 func (f *fixture) post(t *testing.T, path string, body any) (*http.Response, []byte) {
 	t.Helper()
+	return f.postAs(t, path, body, f.key)
+}
+
+// postAs posts body with key ("" for the public).
+func (f *fixture) postAs(t *testing.T, path string, body any, key string) (*http.Response, []byte) {
+	t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case []byte:
@@ -52,7 +58,15 @@ func (f *fixture) post(t *testing.T, path string, body any) (*http.Response, []b
 		}
 		r = bytes.NewReader(j)
 	}
-	resp, err := http.Post(f.srv.URL+path, "application/json", r)
+	req, err := http.NewRequest(http.MethodPost, f.srv.URL+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ type fixture struct {
 	api  *httpapi.Server
 	cat  *locate.Catalog
 	heat *hexbin.Heat
+	key  string // an admin key: get and post send it; getAs and postAs choose
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -51,12 +52,16 @@ func newFixtureOn(t *testing.T, db *postgres.DB) *fixture {
 	s := httpapi.New(httpapi.Config{Store: db, Incidents: db, Stats: db, Heatmaps: heat, Keys: db, Facilities: db, Catalog: cat, OpenAPI: api.OpenAPI})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, db: db, api: s, cat: cat, heat: heat}
+	key, err := db.CreateAPIKey(ctx, "admin", "", "test fixture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{srv: srv, db: db, api: s, cat: cat, heat: heat, key: key}
 }
 
 func (f *fixture) get(t *testing.T, path string) (*http.Response, []byte) {
 	t.Helper()
-	return f.getAs(t, path, "")
+	return f.getAs(t, path, f.key)
 }
 
 func decode[T any](t *testing.T, b []byte) T {

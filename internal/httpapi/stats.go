@@ -24,7 +24,7 @@ var statsZone = time.FixedZone("CST", 8*3600)
 
 // routesStats registers the planner statistics routes.
 func (s *Server) routesStats(e *echo.Echo) {
-	e.GET("/v1/stats", s.stats)
+	e.GET("/v1/stats", s.stats, allow(analysts...))
 }
 
 type statsOut struct {
