@@ -303,6 +303,50 @@ func benchPlanner(ctx context.Context, db *postgres.DB, cat *locate.Catalog, see
 			benchRow{fmt.Sprintf("heatmap read model: load every rollup row at start (%s; process RSS after)", scale),
 				fmt.Sprintf("%.1f s, RSS %s", loaded.Seconds(), rss()), "—", "—", "RSS ≤ 300 MB", yesNo(rssBytes() <= 300<<20)})
 	}
+	if sel("planner-heatmap") {
+		// The same heatmap while single creates keep touching today's
+		// slices: each request first reloads what they touched.
+		fmt.Fprintln(progress, "bench: heatmap under writes …")
+		wkey, err := db.CreateAPIKey(ctx, "dispatcher", "", "bench writer")
+		if err != nil {
+			return nil, err
+		}
+		writer := &http.Client{Transport: withKey{benchTransport(16), wkey}, Timeout: time.Minute}
+		pts := randomInside(rand.New(rand.NewPCG(31, 32)), cat.Current(), cityBound(cat.Current()), 5000)
+		wctx, stopWriters := context.WithCancel(ctx)
+		var wrote atomic.Int64
+		var wg sync.WaitGroup
+		for w := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; wctx.Err() == nil; i += 16 {
+					p := pts[i%len(pts)]
+					body := fmt.Sprintf(`{"category":"E0505","lon":%.7f,"lat":%.7f,"occurred_at":%q,"source":"camera"}`, p[0], p[1], time.Now().Format(time.RFC3339))
+					req, _ := http.NewRequestWithContext(wctx, http.MethodPost, base+"/v1/incidents", strings.NewReader(body))
+					resp, err := writer.Do(req)
+					if err != nil {
+						continue
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusCreated {
+						wrote.Add(1)
+					}
+				}
+			}()
+		}
+		start := time.Now()
+		busy, err := p50("/v1/heatmap?theme=parking&res=8&"+window, 21)
+		took := time.Since(start)
+		stopWriters()
+		wg.Wait()
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, benchRow{fmt.Sprintf("heatmap as above while 16 clients create incidents (%s/s created meanwhile; p50)", thousands(float64(wrote.Load())/took.Seconds())),
+			fmt.Sprintf("%.1f ms", ms(busy)), "—", "—", "p50 ≤ 50 ms", yesNo(ms(busy) <= 50)})
+	}
 	if sel("planner-hotspots") {
 		fmt.Fprintln(progress, "bench: hotspots …")
 		if _, err := get("/v1/hotspots?theme=parking&res=9&" + window); err != nil { // builds the study area once

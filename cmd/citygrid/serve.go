@@ -93,6 +93,12 @@ func serve(ctx context.Context, ln net.Listener, dataDir string, log *slog.Logge
 func startHeat(ctx context.Context, db *postgres.DB, log *slog.Logger) *hexbin.Heat {
 	heat := hexbin.NewHeat(db, db, grid.ChinaTime())
 	db.OnRollupChange(heat.Invalidate)
+	// Single creates add a rollup row each. The store merges the slices its
+	// own creates made busy as it goes; this sweep catches the rest (say,
+	// of a replica that stopped). Counts do not change, so no one is told.
+	go db.CompactRollupsEvery(ctx, 5*time.Minute, 64, func(err error) {
+		log.Warn("rollup compaction failed; retrying at the next tick", "err", err)
+	})
 	go db.ListenRollups(ctx, func(ss []grid.RollupSlice, all bool) {
 		if all {
 			heat.InvalidateAll(ctx)

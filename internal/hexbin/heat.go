@@ -339,6 +339,13 @@ func (h *Heat) Heatmap(ctx context.Context, q grid.HeatQuery) ([]grid.HeatCell, 
 	}
 	var parts []part
 	var cells []h3.Cell
+	// The answer must include every write that committed before this query
+	// began, not those that commit while it runs: a slice invalidated after
+	// the query began is good enough once a load begun after that point
+	// is in (one reload, however busy the writers).
+	h.mu.RLock()
+	began := h.clock
+	h.mu.RUnlock()
 	for attempt := 0; ; attempt++ {
 		h.mu.RLock()
 		if !h.loaded {
@@ -352,7 +359,7 @@ func (h *Heat) Heatmap(ctx context.Context, q grid.HeatQuery) ([]grid.HeatCell, 
 				if day < first || day > last || weekdays&(1<<weekdayOf(day)) == 0 {
 					continue
 				}
-				if s.dirty() {
+				if s.dirty() && s.loadedAt < began {
 					stale = append(stale, grid.RollupSlice{Category: cat, Day: dateOf(day)})
 					continue
 				}
@@ -372,7 +379,7 @@ func (h *Heat) Heatmap(ctx context.Context, q grid.HeatQuery) ([]grid.HeatCell, 
 		if len(stale) == 0 {
 			break
 		}
-		if attempt == 3 { // writes keep touching these slices: ask the database
+		if attempt == 3 { // cannot happen unless loads fail to install: ask the database
 			return h.fallback.Heatmap(ctx, q)
 		}
 		if err := h.reload(ctx, stale); err != nil {

@@ -365,6 +365,7 @@ func (db *DB) CreateIncident(ctx context.Context, x *grid.Incident, actor string
 		ss := []grid.RollupSlice{sliceOf(k)}
 		db.committed(ss)
 		db.notifyLater(ss)
+		db.countSingles(ss)
 	}
 	if err == errDuplicate {
 		var id int64

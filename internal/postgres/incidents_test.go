@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"errors"
+	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -174,3 +176,77 @@ func TestBulkDuplicateKeys(t *testing.T) {
 }
 
 var errStop = errors.New("line 3000: bad")
+
+// TestCompactRollups: merging a slice's rows keeps every count; slices at
+// or under the threshold are left alone.
+func TestCompactRollups(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t, pgtest.Demo)
+	ctx := ctxT(t)
+	at := time.Date(2026, 5, 17, 1, 0, 0, 0, time.UTC)
+	for i := range 40 { // single creates: a row each, two hours, one cell
+		x := demoIncident(t, at.Add(time.Duration(i%2)*time.Hour))
+		if _, err := db.CreateIncident(ctx, &x, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := demoIncident(t, at.AddDate(0, 0, 1))
+	if _, err := db.BulkCreate(ctx, []grid.Incident{other, other}); err != nil {
+		t.Fatal(err)
+	}
+	sums := func() map[string]int64 {
+		m := map[string]int64{}
+		if err := db.RollupRows(ctx, nil, func(s grid.RollupSlice, hour int, cell uint64, n int64) error {
+			m[fmt.Sprint(s, hour, cell)] += n
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	before := sums()
+	merged, err := db.CompactRollups(ctx, 10)
+	if err != nil || merged != 1 {
+		t.Fatalf("merged %d slices (%v), want 1", merged, err)
+	}
+	if after := sums(); !maps.Equal(before, after) || len(after) != 3 {
+		t.Errorf("counts changed: %v → %v", before, after)
+	}
+	var rows int
+	if err := db.Pool().QueryRow(ctx, `SELECT count(*) FROM h3_rollup`).Scan(&rows); err != nil || rows != 2 {
+		t.Errorf("%d rollup rows after compaction (%v), want 2", rows, err)
+	}
+}
+
+// TestBusySliceIsMerged: after compactAfter single creates on one slice the
+// store merges its rows in the background, keeping every count.
+func TestBusySliceIsMerged(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t, pgtest.Demo)
+	ctx := ctxT(t)
+	at := time.Date(2026, 5, 17, 1, 0, 0, 0, time.UTC)
+	const n = 300
+	for i := range n {
+		x := demoIncident(t, at.Add(time.Duration(i%3)*time.Hour))
+		if _, err := db.CreateIncident(ctx, &x, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var rows, sum int
+		if err := db.Pool().QueryRow(ctx, `SELECT count(*), (SELECT sum(n) FROM h3_rollup, unnest(counts) AS n) FROM h3_rollup`).Scan(&rows, &sum); err != nil {
+			t.Fatal(err)
+		}
+		if sum != n {
+			t.Fatalf("the rollups count %d, want %d", sum, n)
+		}
+		if rows < n-200 { // merged once the 256th create came in
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %d rollup rows for %d creates a minute later: the busy slice was not merged", rows, n)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition; the deadline above fails the test
+	}
+}

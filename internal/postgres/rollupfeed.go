@@ -31,16 +31,19 @@ const maxPayload = 7900
 type rollupFeed struct {
 	origin string
 
-	mu        sync.Mutex
-	local     func([]grid.RollupSlice)
-	pending   map[grid.RollupSlice]struct{}
-	scheduled bool
+	mu         sync.Mutex
+	local      func([]grid.RollupSlice)
+	pending    map[grid.RollupSlice]struct{}
+	scheduled  bool
+	singles    map[grid.RollupSlice]int  // single creates since the slice was last merged
+	compacting map[grid.RollupSlice]bool // merges running
 }
 
 func newRollupFeed() *rollupFeed {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	return &rollupFeed{origin: hex.EncodeToString(b), pending: map[grid.RollupSlice]struct{}{}}
+	return &rollupFeed{origin: hex.EncodeToString(b), pending: map[grid.RollupSlice]struct{}{},
+		singles: map[grid.RollupSlice]int{}, compacting: map[grid.RollupSlice]bool{}}
 }
 
 // OnRollupChange registers f to hear of the slices this process's writes
