@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"runtime"
 	"sync"
@@ -40,12 +39,9 @@ func (s *Server) bulkIncidents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxBulkBody+1))
+	body, err := readBody(c, maxBulkBody)
 	if err != nil {
-		return invalid("body", "could not be read: %v", err)
-	}
-	if len(body) > maxBulkBody {
-		return invalid("body", "larger than %d bytes", maxBulkBody)
+		return err
 	}
 	lines, err := splitLines(body)
 	if err != nil {

@@ -158,12 +158,9 @@ type batchRequest struct {
 // postLocate: POST /v1/locate — many points, results in input order; a bad
 // or outside point gets an error item, the rest are answered.
 func (s *Server) postLocate(c echo.Context) error {
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxBatchBody+1))
+	body, err := readBody(c, maxBatchBody)
 	if err != nil {
-		return invalid("body", "could not be read: %v", err)
-	}
-	if len(body) > maxBatchBody {
-		return invalid("body", "larger than %d bytes", maxBatchBody)
+		return err
 	}
 	req, fast := decodeBatchFast(body)
 	if !fast {
@@ -416,4 +413,17 @@ func (d *fastJSON) num() (float64, bool) {
 	}
 	d.i = i
 	return f, true
+}
+
+// readBody reads a request body of at most limit bytes; a longer one is a
+// 400.
+func readBody(c echo.Context, limit int) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, int64(limit)+1))
+	if err != nil {
+		return nil, invalid("body", "could not be read: %v", err)
+	}
+	if len(body) > limit {
+		return nil, invalid("body", "larger than %d bytes", limit)
+	}
+	return body, nil
 }
