@@ -354,7 +354,10 @@ func (h *Heat) Heatmap(ctx context.Context, q grid.HeatQuery) ([]grid.HeatCell, 
 		}
 		parts = parts[:0]
 		var stale []grid.RollupSlice
-		for _, cat := range q.Categories {
+		for i, cat := range q.Categories {
+			if slices.Contains(q.Categories[:i], cat) { // named twice, counted once
+				continue
+			}
 			for day, s := range h.slices[cat] {
 				if day < first || day > last || weekdays&(1<<weekdayOf(day)) == 0 {
 					continue

@@ -141,6 +141,12 @@ func TestHeatWriteDuringReloadIsNotLost(t *testing.T) {
 		t.Fatalf("later: %d, want 302", n)
 	}
 
+	q.Categories = []string{"E0505", "E0505"}
+	if n := count(); n != 302 {
+		t.Errorf("a category named twice: %d, want 302", n)
+	}
+	q.Categories = []string{"E0505"}
+
 	// Hour and weekday filters: 2026-03-02 is a Monday.
 	q.Hours = []int{10, 11}
 	if n := count(); n != 2 {
