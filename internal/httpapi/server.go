@@ -153,6 +153,15 @@ type readiness struct {
 	Database    string `json:"database"`
 	GridVersion int64  `json:"grid_version"`
 	Cells       int    `json:"cells"`
+	// Heatmaps: "memory" when the read model answers, "loading" while
+	// heatmaps come from SQL (slower, still correct), "failed: …" if the
+	// last load failed (it is retried when the database comes back).
+	Heatmaps string `json:"heatmaps,omitempty"`
+}
+
+// readyReporter is a heatmap store that can say whether it is warm.
+type readyReporter interface {
+	Ready() (bool, error)
 }
 
 // readyz: ready when the database answers and a grid snapshot is loaded;
@@ -171,6 +180,16 @@ func (s *Server) readyz(c echo.Context) error {
 		return c.JSON(http.StatusServiceUnavailable, r)
 	}
 	r.GridVersion, r.Cells = snap.Version.ID, len(snap.Cells)
+	if h, ok := s.cfg.Heatmaps.(readyReporter); ok {
+		switch ok, err := h.Ready(); {
+		case ok:
+			r.Heatmaps = "memory"
+		case err != nil:
+			r.Heatmaps = "failed: " + err.Error()
+		default:
+			r.Heatmaps = "loading"
+		}
+	}
 	return c.JSON(http.StatusOK, r)
 }
 

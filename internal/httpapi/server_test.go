@@ -102,13 +102,18 @@ func TestHealthAndReadiness(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Errorf("healthz: %d", resp.StatusCode)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := f.heat.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
 	resp, b := f.get(t, "/readyz")
 	r := decode[struct {
-		Status, Database string
-		GridVersion      int64 `json:"grid_version"`
-		Cells            int
+		Status, Database, Heatmaps string
+		GridVersion                int64 `json:"grid_version"`
+		Cells                      int
 	}](t, b)
-	if resp.StatusCode != 200 || r.Status != "ready" || r.Cells != 2213 || r.GridVersion == 0 {
+	if resp.StatusCode != 200 || r.Status != "ready" || r.Cells != 2213 || r.GridVersion == 0 || r.Heatmaps != "memory" {
 		t.Errorf("readyz: %d %+v", resp.StatusCode, r)
 	}
 	_, b = f.get(t, "/metrics")
