@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -393,5 +394,119 @@ func TestHeatmapAcrossReplicas(t *testing.T) {
 	}
 	if n := total(b); n != want+1 {
 		t.Fatalf("replica b after the create: %d, want %d", n, want+1)
+	}
+}
+
+// TestHeatmapUnderConcurrentWrites: single creates, bulk loads, rollup
+// merges and heatmap queries all at once, under -race; once the writers
+// stop, the in-memory heatmap equals the SQL rollups and a raw recount.
+func TestHeatmapUnderConcurrentWrites(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := f.heat.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lon, lat := f.interior(t, "331082001001001")
+	day := func(i int) string { return fmt.Sprintf("2026-03-%02dT%02d:15:00+08:00", 1+i%3, i%24) }
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for w := range 4 { // single creates
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 60 {
+				resp, b := f.post(t, "/v1/incidents", fmt.Sprintf(`{"category":"E0505","lon":%v,"lat":%v,"occurred_at":%q,"source":"app"}`,
+					lon+float64(i%7)*1e-4, lat+float64(w)*1e-4, day(i)))
+				if resp.StatusCode != 201 {
+					errs <- fmt.Errorf("create: %d %s", resp.StatusCode, b)
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() { // bulk loads over the same slices
+		defer wg.Done()
+		for range 3 {
+			var sb strings.Builder
+			for i := range 200 {
+				fmt.Fprintf(&sb, `{"category":"E0506","lon":%v,"lat":%v,"occurred_at":%q,"source":"camera"}`+"\n", lon+float64(i%11)*1e-4, lat, day(i))
+			}
+			if resp, b := f.post(t, "/v1/incidents/bulk", sb.String()); resp.StatusCode != 201 {
+				errs <- fmt.Errorf("bulk: %d %s", resp.StatusCode, b)
+				return
+			}
+		}
+	}()
+	wg.Add(1)
+	go func() { // merges racing everything else
+		defer wg.Done()
+		for range 20 {
+			if _, err := f.db.CompactRollups(ctx, 2); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	path := "/v1/heatmap?theme=parking&res=9&from=2026-03-01T00:00:00%2B08:00&to=2026-03-04T00:00:00%2B08:00"
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+reading:
+	for { // a reader meanwhile: every answer is well-formed
+		select {
+		case <-done:
+			break reading
+		default:
+		}
+		if resp, b := f.get(t, path); resp.StatusCode != 200 {
+			t.Fatalf("heatmap during writes: %d %s", resp.StatusCode, b)
+		}
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	resp, b := f.get(t, path)
+	if resp.StatusCode != 200 {
+		t.Fatalf("heatmap: %d %s", resp.StatusCode, b)
+	}
+	got := map[string]int64{}
+	for _, c := range decode[struct {
+		Cells []struct {
+			H3    string
+			Count int64
+		}
+	}](t, b).Cells {
+		got[c.H3] = c.Count
+	}
+	from, to := time.Date(2026, 3, 1, 0, 0, 0, 0, grid.ChinaTime()), time.Date(2026, 3, 4, 0, 0, 0, 0, grid.ChinaTime())
+	sq, err := f.db.Heatmap(ctx, grid.HeatQuery{Categories: []string{"E0505", "E0506"}, Res: 9, From: from, To: to})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromSQL := map[string]int64{}
+	for _, c := range sq {
+		fromSQL[h3.Cell(c.H3).String()] = c.Count
+	}
+	raw := map[string]int64{}
+	rows, err := f.db.Pool().Query(ctx, `SELECT h3_parent(h3, 9), count(*) FROM incident GROUP BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var c, n int64
+		if err := rows.Scan(&c, &n); err != nil {
+			t.Fatal(err)
+		}
+		raw[h3.Cell(c).String()] = n
+	}
+	var total int64
+	for _, n := range raw {
+		total += n
+	}
+	if total != 4*60+3*200 || !maps.Equal(got, fromSQL) || !maps.Equal(got, raw) {
+		t.Errorf("after the writers: memory %d cells, SQL %d, raw %d (%d incidents)", len(got), len(fromSQL), len(raw), total)
 	}
 }
