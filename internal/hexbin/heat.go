@@ -141,14 +141,18 @@ func (h *Heat) Ready() (bool, error) {
 	return h.loaded, h.loadErr
 }
 
-// Wait blocks until a full load has been installed or ctx ends.
+// Wait blocks until a full load has been installed, the last load failed
+// (its error), or ctx ends.
 func (h *Heat) Wait(ctx context.Context) error {
 	for {
 		h.mu.RLock()
-		loaded, wake := h.loaded, h.wake
+		loaded, loading, loadErr, wake := h.loaded, h.loading, h.loadErr, h.wake
 		h.mu.RUnlock()
 		if loaded {
 			return nil
+		}
+		if !loading && loadErr != nil {
+			return loadErr
 		}
 		select {
 		case <-wake:

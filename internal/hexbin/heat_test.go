@@ -2,6 +2,8 @@ package hexbin
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -156,4 +158,34 @@ func TestHeatWriteDuringReloadIsNotLost(t *testing.T) {
 	if n := count(); n != 0 {
 		t.Errorf("weekdays but Monday: %d, want 0", n)
 	}
+}
+
+type failingRollups struct{}
+
+func (failingRollups) RollupRows(context.Context, []grid.RollupSlice, func(grid.RollupSlice, int, uint64, int64) error) error {
+	return errors.New("database unreachable")
+}
+
+// TestHeatLoadFailure: a failed load is reported, not waited on forever,
+// and queries keep going to the fallback store.
+func TestHeatLoadFailure(t *testing.T) {
+	heat := NewHeat(failingRollups{}, fallbackCount{}, time.UTC)
+	heat.Start(context.Background())
+	if err := heat.Wait(context.Background()); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("Wait after a failed load: %v", err)
+	}
+	if ok, err := heat.Ready(); ok || err == nil {
+		t.Errorf("Ready after a failed load: %v %v", ok, err)
+	}
+	cs, err := heat.Heatmap(context.Background(), grid.HeatQuery{Categories: []string{"E0505"}, Res: 8,
+		From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil || len(cs) != 1 || cs[0].Count != 42 {
+		t.Errorf("query after a failed load: %v %v, want the fallback's answer", cs, err)
+	}
+}
+
+type fallbackCount struct{}
+
+func (fallbackCount) Heatmap(context.Context, grid.HeatQuery) ([]grid.HeatCell, error) {
+	return []grid.HeatCell{{H3: 1, Count: 42}}, nil
 }
