@@ -64,7 +64,9 @@ func (db *DB) committed(ss []grid.RollupSlice) {
 }
 
 // notifyLater queues slices for the next coalesced NOTIFY.
-func (db *DB) notifyLater(ss []grid.RollupSlice) {
+func (db *DB) notifyLater(ss []grid.RollupSlice) { db.notifyAfter(ss, 20*time.Millisecond) }
+
+func (db *DB) notifyAfter(ss []grid.RollupSlice, wait time.Duration) {
 	f := db.feed
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -73,7 +75,7 @@ func (db *DB) notifyLater(ss []grid.RollupSlice) {
 	}
 	if !f.scheduled {
 		f.scheduled = true
-		time.AfterFunc(20*time.Millisecond, db.flushNotify)
+		time.AfterFunc(wait, db.flushNotify)
 	}
 }
 
@@ -90,9 +92,10 @@ func (db *DB) flushNotify() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := db.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, RollupChannel, encodeSlices(f.origin, ss)); err != nil {
-		// Other replicas miss this change until their listener reconnects
-		// (which reloads everything); keep it for the next try.
-		db.notifyLater(ss)
+		// The database is away: keep the slices and try again in a second.
+		// (Other replicas' listeners lose their connection too, and reload
+		// everything when it is back.)
+		db.notifyAfter(ss, time.Second)
 	}
 }
 
