@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 		defer stop()
 		ln, err := net.Listen("tcp", os.Getenv("CITYGRID_TEST_CHILD_ADDR"))
 		if err == nil {
-			err = serve(ctx, ln, dir, slog.New(slog.DiscardHandler))
+			err = serve(ctx, ln, serveOptions{DataDir: dir}, slog.New(slog.DiscardHandler))
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

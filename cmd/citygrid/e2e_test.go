@@ -58,7 +58,7 @@ func startService(t *testing.T, dataDir string) *service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &service{url: "http://" + ln.Addr().String(), done: make(chan error, 1), stop: cancel}
-	go func() { s.done <- serve(ctx, ln, dataDir, slog.New(slog.DiscardHandler)) }()
+	go func() { s.done <- serve(ctx, ln, serveOptions{DataDir: dataDir}, slog.New(slog.DiscardHandler)) }()
 	t.Cleanup(func() { s.shutdown(t) })
 	return s
 }

@@ -18,12 +18,12 @@ import (
 const usage = `citygrid — grid management: jurisdiction, incidents, heatmaps, tiles.
 
 Usage:
-  citygrid serve   [--addr 127.0.0.1:8080] [--data-dir DIR]
+  citygrid serve   [--addr 127.0.0.1:8080] [--min-public-count 3] [--data-dir DIR]
   citygrid migrate [--data-dir DIR]
   citygrid seed    [--incidents N] [--data-dir DIR]
   citygrid import  [--crs EPSG:4326|EPSG:4490|EPSG:4549|gcj02] [--data-dir DIR] FILE
   citygrid keys create --role dispatcher|planner|admin [--town CODE] [--data-dir DIR]
-  citygrid bench   [--incidents N] [--only ROWS] [--data-dir DIR]
+  citygrid bench   [--incidents N] [--only ROWS] [--data-dir DIR] [--cpuprofile FILE]
 
 Without DATABASE_URL every command uses the private PostGIS cluster under
 --data-dir (default $CITYGRID_DATA_DIR, else ./.citygrid), starting it when

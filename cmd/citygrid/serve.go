@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/citygrid/citygrid/api"
@@ -24,19 +26,38 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	dataDir := dataDirFlag(fs)
+	minCount := 3
+	if v := os.Getenv("CITYGRID_MIN_PUBLIC_COUNT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("CITYGRID_MIN_PUBLIC_COUNT=%q: want a whole number ≥ 1", v)
+		}
+		minCount = n
+	}
+	fs.IntVar(&minCount, "min-public-count", minCount, "heatmap cells with fewer incidents are hidden from callers without an API key (default $CITYGRID_MIN_PUBLIC_COUNT, else 3)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if minCount < 1 {
+		return fmt.Errorf("--min-public-count %d: want 1 or more", minCount)
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, ln, *dataDir, log)
+	return serve(ctx, ln, serveOptions{DataDir: *dataDir, MinPublicCount: minCount}, log)
+}
+
+// serveOptions are what serve takes from the command line.
+type serveOptions struct {
+	DataDir        string
+	MinPublicCount int // 0: the server's default (3)
 }
 
 // serve runs the service on ln until ctx ends, then shuts down in order:
 // HTTP first, then the database and the embedded cluster.
-func serve(ctx context.Context, ln net.Listener, dataDir string, log *slog.Logger) error {
+func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Logger) error {
+	dataDir := opts.DataDir
 	start := time.Now()
 	db, err := openDatabase(ctx, dataDir, true, log)
 	if err != nil {
@@ -67,7 +88,8 @@ func serve(ctx context.Context, ln net.Listener, dataDir string, log *slog.Logge
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: db.DB, Stats: db.DB, Heatmaps: heat, Keys: db.DB, Facilities: db.DB, Calendar: cal, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI})
+	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: db.DB, Stats: db.DB, Heatmaps: heat, Keys: db.DB, Facilities: db.DB, Calendar: cal, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI,
+		MinPublicCount: opts.MinPublicCount})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	log.Info("citygrid serving", "addr", "http://"+ln.Addr().String(), "ready_in", time.Since(start).Round(time.Millisecond))
 

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/citygrid/citygrid/api"
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/httpapi"
 	"github.com/citygrid/citygrid/internal/pgtest"
@@ -262,6 +264,27 @@ func TestHeatmapPublicSuppressionAndAuth(t *testing.T) {
 	}
 	resp, b := f.getAs(t, q, "cg_nothing_here")
 	wantProblem(t, resp, b, 401, "API key")
+
+	// k is the operator's: a server configured with 10 hides cells under 10.
+	strict := httptest.NewServer(httpapi.New(httpapi.Config{Store: f.db, Heatmaps: f.db, Keys: f.db, Catalog: f.cat,
+		OpenAPI: api.OpenAPI, MinPublicCount: 10}).Handler())
+	defer strict.Close()
+	hr, err := http.Get(strict.URL + q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(hr.Body)
+	hr.Body.Close()
+	k10 := decode[heat](t, b)
+	hidden := 0
+	for _, c := range planner.Cells {
+		if c.Count < 10 {
+			hidden++
+		}
+	}
+	if k10.MinCount != 10 || len(k10.Cells) != len(planner.Cells)-hidden || hidden == small {
+		t.Errorf("k = 10: %d cells (min %d), planner %d, %d under 10", len(k10.Cells), k10.MinCount, len(planner.Cells), hidden)
+	}
 }
 
 func TestHeatmapFormatsAndTiles(t *testing.T) {
