@@ -80,6 +80,7 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 	}, log)
 
 	heat := startHeat(ctx, db.DB, log)
+	go flagOverdueEvery(ctx, db.DB, time.Minute, log)
 
 	cal, err := db.Calendar(ctx)
 	if err != nil {
@@ -107,6 +108,28 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// flagOverdueEvery flags open incidents past their deadline for
+// supervision (督办) every interval, until ctx ends. Replicas may all run
+// it: each incident is flagged once.
+func flagOverdueEvery(ctx context.Context, db *postgres.DB, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			ids, err := db.FlagOverdue(ctx, now)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.Warn("flagging overdue incidents failed; retrying at the next tick", "err", err)
+			case len(ids) > 0:
+				log.Info("overdue incidents flagged for supervision", "count", len(ids))
+			}
+		}
+	}
 }
 
 // startHeat builds the in-memory heatmap read model: this process's writes

@@ -522,28 +522,46 @@ func (db *DB) Transition(ctx context.Context, id int64, action, actor, note stri
 }
 
 // FlagOverdue flags every open incident past its deadline for supervision
-// (督办), with a "supervise" event by the system, and returns their ids.
+// (督办), with a "supervise" event by the system, and returns their ids. It
+// works in transactions of at most 5,000 incidents, skipping rows another
+// transaction holds (a concurrent action, or another replica flagging):
+// those are flagged on the next run if still overdue.
 func (db *DB) FlagOverdue(ctx context.Context, now time.Time) (ids []int64, err error) {
 	defer wrap(&err, "FlagOverdue")
-	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
-			WITH due AS (
-				UPDATE incident SET supervised = true
-				WHERE status IN ('collected', 'registered', 'dispatched', 'handled', 'parked')
-				  AND deadline < $1 AND NOT supervised
-				RETURNING id, status
-			), ev AS (
-				INSERT INTO incident_event (incident_id, at, action, from_status, to_status, actor, note)
-				SELECT id, $1, 'supervise', status, status, 'system', 'overdue' FROM due
-			)
-			SELECT id FROM due ORDER BY id`, now)
-		if err != nil {
+	const batch = 5000
+	for {
+		var got []int64
+		err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `
+				WITH pick AS (
+					SELECT id, occurred_at FROM incident
+					WHERE status IN ('collected', 'registered', 'dispatched', 'handled', 'parked')
+					  AND deadline < $1 AND NOT supervised
+					LIMIT $2 FOR UPDATE SKIP LOCKED
+				), due AS (
+					UPDATE incident i SET supervised = true FROM pick
+					WHERE i.id = pick.id AND i.occurred_at = pick.occurred_at
+					RETURNING i.id, i.status
+				), ev AS (
+					INSERT INTO incident_event (incident_id, at, action, from_status, to_status, actor, note)
+					SELECT id, $1, 'supervise', status, status, 'system', 'overdue' FROM due
+				)
+				SELECT id FROM due ORDER BY id`, now, batch)
+			if err != nil {
+				return err
+			}
+			got, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 			return err
+		})
+		if err != nil {
+			return ids, db.classify(err)
 		}
-		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
-		return err
-	})
-	return ids, db.classify(err)
+		ids = append(ids, got...)
+		if len(got) < batch {
+			slices.Sort(ids)
+			return ids, nil
+		}
+	}
 }
 
 // Calendar loads the working calendar with the configured holidays and

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -248,5 +249,40 @@ func TestBusySliceIsMerged(t *testing.T) {
 			t.Fatalf("still %d rollup rows for %d creates a minute later: the busy slice was not merged", rows, n)
 		}
 		time.Sleep(10 * time.Millisecond) // polling a condition; the deadline above fails the test
+	}
+}
+
+// TestFlagOverdueInBatches: more overdue incidents than one batch holds are
+// all flagged, each once, each with its supervise event.
+func TestFlagOverdueInBatches(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t, pgtest.Demo)
+	ctx := ctxT(t)
+	const n = 12_000
+	xs := make([]grid.Incident, n)
+	for i := range xs {
+		xs[i] = demoIncident(t, time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i)*time.Minute))
+	}
+	xs[7].Status = grid.StatusCancelled // closed cases are never flagged
+	if _, err := db.BulkCreate(ctx, xs); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := db.FlagOverdue(ctx, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != n-1 || len(slices.Compact(slices.Clone(ids))) != n-1 {
+		t.Fatalf("flagged %d (distinct %d), want %d", len(ids), len(slices.Compact(slices.Clone(ids))), n-1)
+	}
+	var supervised, events int
+	if err := db.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM incident WHERE supervised),
+		(SELECT count(*) FROM incident_event WHERE action = 'supervise')`).Scan(&supervised, &events); err != nil {
+		t.Fatal(err)
+	}
+	if supervised != n-1 || events != n-1 {
+		t.Errorf("%d supervised, %d supervise events; want %d each", supervised, events, n-1)
+	}
+	if again, err := db.FlagOverdue(ctx, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)); err != nil || len(again) != 0 {
+		t.Errorf("a second run flagged %d (%v)", len(again), err)
 	}
 }
