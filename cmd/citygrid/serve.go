@@ -80,7 +80,7 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 	}, log)
 
 	heat := startHeat(ctx, db.DB, log)
-	go flagOverdueEvery(ctx, db.DB, time.Minute, log)
+	go every(ctx, time.Minute, log, "flagging overdue incidents", flagOverdue(db.DB, log))
 
 	cal, err := db.Calendar(ctx)
 	if err != nil {
@@ -110,25 +110,32 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 	return nil
 }
 
-// flagOverdueEvery flags open incidents past their deadline for
-// supervision (督办) every interval, until ctx ends. Replicas may all run
-// it: each incident is flagged once.
-func flagOverdueEvery(ctx context.Context, db *postgres.DB, interval time.Duration, log *slog.Logger) {
+// every runs job every interval until ctx ends; a failure is logged and
+// the job retried at the next tick.
+func every(ctx context.Context, interval time.Duration, log *slog.Logger, what string, job func(context.Context) error) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			ids, err := db.FlagOverdue(ctx, now)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				log.Warn("flagging overdue incidents failed; retrying at the next tick", "err", err)
-			case len(ids) > 0:
-				log.Info("overdue incidents flagged for supervision", "count", len(ids))
+		case <-t.C:
+			if err := job(ctx); err != nil && ctx.Err() == nil {
+				log.Warn(what+" failed; retrying at the next tick", "err", err)
 			}
 		}
+	}
+}
+
+// flagOverdue flags open incidents past their deadline for supervision
+// (督办). Replicas may all run it: each incident is flagged once.
+func flagOverdue(db *postgres.DB, log *slog.Logger) func(context.Context) error {
+	return func(ctx context.Context) error {
+		ids, err := db.FlagOverdue(ctx, time.Now())
+		if len(ids) > 0 {
+			log.Info("overdue incidents flagged for supervision", "count", len(ids))
+		}
+		return err
 	}
 }
 
@@ -141,8 +148,9 @@ func startHeat(ctx context.Context, db *postgres.DB, log *slog.Logger) *hexbin.H
 	// Single creates add a rollup row each. The store merges the slices its
 	// own creates made busy as it goes; this sweep catches the rest (say,
 	// of a replica that stopped). Counts do not change, so no one is told.
-	go db.CompactRollupsEvery(ctx, 5*time.Minute, 64, func(err error) {
-		log.Warn("rollup compaction failed; retrying at the next tick", "err", err)
+	go every(ctx, 5*time.Minute, log, "rollup compaction", func(ctx context.Context) error {
+		_, err := db.CompactRollups(ctx, 64)
+		return err
 	})
 	go db.ListenRollups(ctx, func(ss []grid.RollupSlice, all bool) {
 		if all {

@@ -95,20 +95,3 @@ func (db *DB) countSingles(ss []grid.RollupSlice) {
 		}()
 	}
 }
-
-// CompactRollupsEvery runs CompactRollups every interval until ctx ends;
-// failures are reported to onErr and retried at the next tick.
-func (db *DB) CompactRollupsEvery(ctx context.Context, interval time.Duration, minRows int, onErr func(error)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := db.CompactRollups(ctx, minRows); err != nil && ctx.Err() == nil {
-				onErr(err)
-			}
-		}
-	}
-}
