@@ -22,6 +22,12 @@ type Date struct {
 	Day   int
 }
 
+// DateOf is the calendar day of t in t's location.
+func DateOf(t time.Time) Date { return Date{t.Year(), t.Month(), t.Day()} }
+
+// Time is the day's midnight, UTC.
+func (d Date) Time() time.Time { return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC) }
+
 // ParseDate reads "2006-01-02".
 func ParseDate(s string) (Date, error) {
 	t, err := time.Parse("2006-01-02", s)

@@ -175,6 +175,16 @@ type RollupSource interface {
 	RollupRows(ctx context.Context, slices []RollupSlice, fn func(s RollupSlice, hour int, cell uint64, n int64) error) error
 }
 
+// Roles an API key may carry. Public callers need no key.
+const (
+	RoleDispatcher = "dispatcher"
+	RolePlanner    = "planner"
+	RoleAdmin      = "admin"
+)
+
+// Roles lists every role.
+func Roles() []string { return []string{RoleDispatcher, RolePlanner, RoleAdmin} }
+
 // Principal is who calls: a role and an optional town scope. The zero
 // value is the public.
 type Principal struct {

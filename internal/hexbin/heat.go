@@ -80,7 +80,7 @@ func NewHeat(src grid.RollupSource, fallback grid.HeatmapStore, loc *time.Locati
 
 // dayNumber counts days from 1970-01-01 in the proleptic Gregorian calendar.
 func dayNumber(d grid.Date) int32 {
-	return int32(time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC).Unix() / 86400)
+	return int32(d.Time().Unix() / 86400)
 }
 
 // Invalidate marks slices as changed: a write that touched them has
@@ -333,9 +333,9 @@ func (h *Heat) Heatmap(ctx context.Context, q grid.HeatQuery) ([]grid.HeatCell, 
 			weekdays |= 1 << (d % 7) // ISO 7 (Sunday) is time.Sunday (0)
 		}
 	}
-	first := dayNumber(grid.Date{Year: from.Year(), Month: from.Month(), Day: from.Day()})
+	first := dayNumber(grid.DateOf(from))
 	lastT := to.Add(-time.Hour)
-	last := dayNumber(grid.Date{Year: lastT.Year(), Month: lastT.Month(), Day: lastT.Day()})
+	last := dayNumber(grid.DateOf(lastT))
 
 	type part struct {
 		rows  []uint32
@@ -484,8 +484,7 @@ func (h *Heat) parentsOf(cells []h3.Cell, res int) ([]h3.Cell, error) {
 }
 
 func dateOf(day int32) grid.Date {
-	t := time.Unix(int64(day)*86400, 0).UTC()
-	return grid.Date{Year: t.Year(), Month: t.Month(), Day: t.Day()}
+	return grid.DateOf(time.Unix(int64(day)*86400, 0).UTC())
 }
 
 // weekdayOf is time.Weekday of a day number: 1970-01-01 was a Thursday.

@@ -68,22 +68,11 @@ func principal(c echo.Context) grid.Principal {
 	return p
 }
 
-// Roles of API keys.
-const (
-	RoleDispatcher = "dispatcher"
-	RolePlanner    = "planner"
-	RoleAdmin      = "admin"
-)
-
 // Who may call what. The public (no key) reads the city's geography —
 // locate, grid, facilities — and heatmaps with small counts hidden.
-// Incidents are read by every role, written by dispatchers and admins;
-// planner analyses (hot spots, statistics) need a key of any role.
-var (
-	incidentReaders = []string{RoleDispatcher, RolePlanner, RoleAdmin}
-	incidentWriters = []string{RoleDispatcher, RoleAdmin}
-	analysts        = []string{RoleDispatcher, RolePlanner, RoleAdmin}
-)
+// Incidents are read with a key of any role and written by dispatchers and
+// admins; planner analyses (hot spots, statistics) need a key of any role.
+var incidentWriters = []string{grid.RoleDispatcher, grid.RoleAdmin}
 
 // allow admits callers whose key has one of roles: no key is 401, a key of
 // another role 403.
@@ -111,10 +100,11 @@ func inScope(c echo.Context, town string) bool {
 	return p.Town == "" || p.Town == town
 }
 
-// townScope refuses a write in a town other than the key's.
-func townScope(c echo.Context, town string) error {
-	if p := principal(c); p.Town != "" && p.Town != town {
-		return grid.Errorf(grid.Forbidden, "the point lies in town %s, outside this key's town %s", town, p.Town)
+// outsideTown refuses a write in town by a key scoped to keyTown ("" for
+// every town).
+func outsideTown(keyTown, town string) error {
+	if keyTown != "" && keyTown != town {
+		return grid.Errorf(grid.Forbidden, "the point lies in town %s, outside this key's town %s", town, keyTown)
 	}
 	return nil
 }

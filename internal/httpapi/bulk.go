@@ -26,9 +26,10 @@ type bulkOut struct {
 // Any bad line rejects the whole batch (400 listing each by line number)
 // and nothing is written; the batch is stored in one transaction.
 //
-// Lines are decoded and assigned by one worker per core, in chunks, and
-// streamed to the store in line order as the chunks finish, so the
-// database copies the first rows while later ones are still being read.
+// Lines are decoded and assigned in chunks by workers on all cores but one
+// (the database's), and streamed to the store in line order as the chunks
+// finish, so the database copies the first rows while later ones are
+// still being read.
 // A bad line stops the stream, which rolls the transaction back; the
 // workers finish so that every bad line can be reported.
 func (s *Server) bulkIncidents(c echo.Context) error {
@@ -48,7 +49,7 @@ func (s *Server) bulkIncidents(c echo.Context) error {
 		return err
 	}
 	p := &bulkParser{lines: lines, a: intake.Assigner{Snap: v.snap, Res: v.res, Cal: s.calendar()}, now: time.Now(), town: principal(c).Town}
-	p.start(max(1, runtime.GOMAXPROCS(0)-1)) // a core left to the database: it is the slower side
+	p.start(runtime.GOMAXPROCS(0) - 1) // a core left to the database: it is the slower side
 	res, err := s.cfg.Incidents.BulkStream(c.Request().Context(), p.next)
 	problems := p.finish()
 	if len(problems) > 0 {
@@ -102,7 +103,7 @@ type bulkParser struct {
 
 	chunks  []bulkChunkOut
 	claim   atomic.Int64 // next chunk to parse
-	stopped atomic.Bool  // the store gave up: parse no further
+	stopped atomic.Bool  // a bad line is known: check the rest, keep none
 	wg      sync.WaitGroup
 	cur, at int // next() position: chunk, index in chunk
 }
@@ -153,8 +154,8 @@ func (p *bulkParser) parse(k int, d *incidentDecoder, scratch *intake.Scratch) {
 		if err == nil {
 			x, err = p.a.Assign(&r, p.now, scratch)
 		}
-		if err == nil && p.town != "" && x.TownCode != p.town {
-			err = grid.Errorf(grid.Forbidden, "the point lies in town %s, outside this key's town %s", x.TownCode, p.town)
+		if err == nil {
+			err = outsideTown(p.town, x.TownCode)
 		}
 		if err != nil {
 			out.problems = append(out.problems, fmt.Sprintf("line %d: %s", l.n, grid.MessageOf(err)))

@@ -14,8 +14,8 @@ import (
 )
 
 func (s *Server) routesHotspots(e *echo.Echo) {
-	e.GET("/v1/hotspots", s.hotspots, allow(analysts...))
-	e.GET("/v1/hotspots/emerging", s.emerging, allow(analysts...))
+	e.GET("/v1/hotspots", s.hotspots, allow(grid.Roles()...))
+	e.GET("/v1/hotspots/emerging", s.emerging, allow(grid.Roles()...))
 }
 
 // studyCells lists the study area at a resolution: every cell whose centre

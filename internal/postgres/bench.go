@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
@@ -56,16 +55,8 @@ func (db *DB) RawCopyRate(ctx context.Context, n int) (rate float64, err error) 
 		return 0, err
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck // the point
-	i := 0
-	r := &copyReader{next: func() (*grid.Incident, error) {
-		if i == len(xs) {
-			return nil, nil
-		}
-		i++
-		return &xs[i-1], nil
-	}, take: func(*grid.Incident) (bool, error) { return true, nil }}
 	start := time.Now()
-	if _, err := tx.Conn().PgConn().CopyFrom(ctx, r, `COPY incident (`+strings.Join(incidentColumns, ", ")+`) FROM STDIN (FORMAT binary)`); err != nil {
+	if _, err := copyIncidents(ctx, tx, &copyReader{next: each(xs)}); err != nil {
 		return 0, err
 	}
 	return float64(n) / time.Since(start).Seconds(), nil

@@ -1,12 +1,15 @@
 package postgres
 
 import (
+	"context"
 	"encoding/binary"
 	"io"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
 )
 
@@ -116,9 +119,30 @@ func (c *copyBuf) incident(x *grid.Incident) {
 	c.textOrNull(x.ParkedFrom)
 }
 
+// copyIncidents streams r into the incident table and reports the rows sent.
+func copyIncidents(ctx context.Context, tx pgx.Tx, r *copyReader) (int, error) {
+	_, err := tx.Conn().PgConn().CopyFrom(ctx, r, `COPY incident (`+strings.Join(incidentColumns, ", ")+`) FROM STDIN (FORMAT binary)`)
+	if r.err != nil { // the stream's own reason comes first: a bad line, say
+		return r.rows, r.err
+	}
+	return r.rows, err
+}
+
+// each yields the incidents of xs in order, then nil.
+func each(xs []grid.Incident) func() (*grid.Incident, error) {
+	i := 0
+	return func() (*grid.Incident, error) {
+		if i == len(xs) {
+			return nil, nil
+		}
+		i++
+		return &xs[i-1], nil
+	}
+}
+
 // copyReader is the COPY data of a stream of incidents: it pulls rows from
 // next as the server takes them. take is called for every row before it is
-// encoded and may drop it (false).
+// encoded and may drop it (false); nil keeps every row.
 type copyReader struct {
 	next func() (*grid.Incident, error)
 	take func(*grid.Incident) (bool, error)
@@ -143,7 +167,7 @@ func (r *copyReader) Read(p []byte) (int, error) {
 		}
 		for len(r.buf) < 256<<10 {
 			x, err := r.next()
-			if err == nil && x != nil {
+			if err == nil && x != nil && r.take != nil {
 				var ok bool
 				if ok, err = r.take(x); err == nil && !ok {
 					continue

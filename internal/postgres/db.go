@@ -46,8 +46,12 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	return &DB{pool: pool, feed: newRollupFeed()}, nil
 }
 
-// Close releases the pool.
-func (db *DB) Close() { db.pool.Close() }
+// Close waits for background merges of busy rollup slices, then releases
+// the pool.
+func (db *DB) Close() {
+	db.feed.merges.Wait()
+	db.pool.Close()
+}
 
 // Pool exposes the pool to tests and benchmarks in this module.
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }

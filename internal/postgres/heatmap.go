@@ -31,26 +31,22 @@ func (db *DB) Heatmap(ctx context.Context, q grid.HeatQuery) (out []grid.HeatCel
 	}
 	var sql string
 	if q.Res <= 9 {
-		// The hourly rows of [a, b).
-		// The rollup entries of [a, b): slices of the days in range, then
+		// The rollup entries of the window: the slices of its days, then
 		// their hours.
-		hourly := func(a, b time.Time) string {
-			w := []string{"(day, hour) >= (" + arg(dayOf(a)) + "::date, " + arg(int16(a.Hour())) + "::smallint)",
-				"(day, hour) < (" + arg(dayOf(b)) + "::date, " + arg(int16(b.Hour())) + "::smallint)"}
-			if len(q.Hours) > 0 {
-				w = append(w, "hour = ANY("+arg(toInt16(q.Hours))+"::smallint[])")
-			}
-			if len(q.Weekdays) > 0 {
-				w = append(w, "extract(isodow FROM day)::int = ANY("+arg(q.Weekdays)+"::int[])")
-			}
-			return `SELECT h3, n FROM (SELECT r.day, u.hour, u.h3, u.n FROM h3_rollup r
-				CROSS JOIN LATERAL unnest(r.hours, r.cells, r.counts) AS u(hour, h3, n)
-				WHERE r.category = ANY($1) AND r.day BETWEEN ` + arg(dayOf(a)) + `::date AND ` + arg(dayOf(b)) + `::date) e
-				WHERE ` + strings.Join(w, " AND ")
+		first, last := arg(dayOf(from)), arg(dayOf(to))
+		w := []string{"(day, hour) >= (" + first + "::date, " + arg(int16(from.Hour())) + "::smallint)",
+			"(day, hour) < (" + last + "::date, " + arg(int16(to.Hour())) + "::smallint)"}
+		if len(q.Hours) > 0 {
+			w = append(w, "hour = ANY("+arg(toInt16(q.Hours))+"::smallint[])")
 		}
-		parts := []string{hourly(from, to)}
-		sql = `SELECT CASE WHEN $2::int = 9 THEN h3 ELSE h3_parent(h3, $2) END AS c, sum(n) FROM (` +
-			strings.Join(parts, " UNION ALL ") + `) r GROUP BY 1`
+		if len(q.Weekdays) > 0 {
+			w = append(w, "extract(isodow FROM day)::int = ANY("+arg(q.Weekdays)+"::int[])")
+		}
+		sql = `SELECT CASE WHEN $2::int = 9 THEN h3 ELSE h3_parent(h3, $2) END AS c, sum(n) FROM (
+			SELECT r.day, u.hour, u.h3, u.n FROM h3_rollup r
+			CROSS JOIN LATERAL unnest(r.hours, r.cells, r.counts) AS u(hour, h3, n)
+			WHERE r.category = ANY($1) AND r.day BETWEEN ` + first + `::date AND ` + last + `::date) e
+			WHERE ` + strings.Join(w, " AND ") + ` GROUP BY 1`
 	} else {
 		w := []string{"category = ANY($1)", "$2::int = 10", "occurred_at >= " + arg(q.From), "occurred_at < " + arg(q.To)}
 		local := "(occurred_at AT TIME ZONE 'Asia/Shanghai')"
@@ -109,7 +105,7 @@ func (db *DB) RollupRows(ctx context.Context, slices []grid.RollupSlice, fn func
 		days := make([]time.Time, len(slices))
 		for i, s := range slices {
 			cats[i] = s.Category
-			days[i] = time.Date(s.Day.Year, s.Day.Month, s.Day.Day, 0, 0, 0, 0, time.UTC)
+			days[i] = s.Day.Time()
 		}
 		sql = `SELECT r.category, r.day, r.hours, r.cells, r.counts
 			FROM unnest($1::text[], $2::date[]) AS s(category, day)
@@ -128,7 +124,7 @@ func (db *DB) RollupRows(ctx context.Context, slices []grid.RollupSlice, fn func
 		counts []int32
 	)
 	_, err = pgx.ForEachRow(rows, []any{&cat, &day, &hours, &cells, &counts}, func() error {
-		s := grid.RollupSlice{Category: cat, Day: grid.Date{Year: day.Time.Year(), Month: day.Time.Month(), Day: day.Time.Day()}}
+		s := grid.RollupSlice{Category: cat, Day: grid.DateOf(day.Time)}
 		if len(cells) != len(hours) || len(counts) != len(hours) {
 			return fmt.Errorf("rollup row %v: arrays of %d hours, %d cells, %d counts", s, len(hours), len(cells), len(counts))
 		}

@@ -130,20 +130,13 @@ func copyRollups(ctx context.Context, tx pgx.Tx, roll map[rollupKey]int) ([]grid
 }
 
 func sliceOf(k rollupKey) grid.RollupSlice {
-	return grid.RollupSlice{Category: k.category, Day: grid.Date{Year: k.day.Year(), Month: k.day.Month(), Day: k.day.Day()}}
+	return grid.RollupSlice{Category: k.category, Day: grid.DateOf(k.day)}
 }
 
 // BulkCreate stores xs in one transaction, as BulkStream does; it sets
 // the ids of the incidents written.
 func (db *DB) BulkCreate(ctx context.Context, xs []grid.Incident) (grid.BulkResult, error) {
-	i := 0
-	return db.BulkStream(ctx, func() (*grid.Incident, error) {
-		if i == len(xs) {
-			return nil, nil
-		}
-		i++
-		return &xs[i-1], nil
-	})
+	return db.BulkStream(ctx, each(xs))
 }
 
 // keyedRow is a written line that carries an external id.
@@ -205,16 +198,9 @@ func (db *DB) BulkStream(ctx context.Context, next func() (*grid.Incident, error
 			}
 			return true, nil
 		}
-		r := &copyReader{next: next, take: take}
-		_, err := tx.Conn().PgConn().CopyFrom(ctx, r, `COPY incident (`+strings.Join(incidentColumns, ", ")+`) FROM STDIN (FORMAT binary)`)
-		if r.err != nil { // the stream's own reason comes first: a bad line, say
-			return r.err
-		}
-		if err != nil {
+		n, err := copyIncidents(ctx, tx, &copyReader{next: next, take: take})
+		if err != nil || n == 0 {
 			return err
-		}
-		if r.rows == 0 {
-			return nil
 		}
 		if len(keyed) > 0 {
 			if err := resolveKeys(ctx, tx, keyed, roll, &res); err != nil {
@@ -362,10 +348,7 @@ func (db *DB) CreateIncident(ctx context.Context, x *grid.Incident, actor string
 	}
 	if err == nil {
 		x.ID = *id
-		ss := []grid.RollupSlice{sliceOf(k)}
-		db.committed(ss)
-		db.notifyLater(ss)
-		db.countSingles(ss)
+		db.createdOne(sliceOf(k))
 	}
 	if err == errDuplicate {
 		var id int64

@@ -11,15 +11,12 @@ import (
 	"github.com/citygrid/citygrid/internal/grid"
 )
 
-// Roles an API key may carry. Public callers need no key.
-func Roles() []string { return []string{"dispatcher", "planner", "admin"} }
-
 // CreateAPIKey stores a new key (only its SHA-256 is kept) and returns the
 // secret once: "cg_<prefix>_<secret>". town scopes the key to one town.
 func (db *DB) CreateAPIKey(ctx context.Context, role, town, note string) (key string, err error) {
 	defer wrap(&err, "CreateAPIKey(%q)", role)
-	if !slices.Contains(Roles(), role) {
-		return "", grid.Errorf(grid.Invalid, "role %q: want one of %v", role, Roles())
+	if !slices.Contains(grid.Roles(), role) {
+		return "", grid.Errorf(grid.Invalid, "role %q: want one of %v", role, grid.Roles())
 	}
 	var townArg *string
 	if town != "" {

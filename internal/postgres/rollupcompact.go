@@ -82,10 +82,12 @@ func (db *DB) countSingles(ss []grid.RollupSlice) {
 	}
 	f.mu.Unlock()
 	for _, s := range due {
+		f.merges.Add(1)
 		go func() {
+			defer f.merges.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			err := db.compactSlice(ctx, s.Category, time.Date(s.Day.Year, s.Day.Month, s.Day.Day, 0, 0, 0, 0, time.UTC))
+			err := db.compactSlice(ctx, s.Category, s.Day.Time())
 			f.mu.Lock()
 			delete(f.compacting, s)
 			if err == nil {

@@ -37,6 +37,7 @@ type rollupFeed struct {
 	scheduled  bool
 	singles    map[grid.RollupSlice]int  // single creates since the slice was last merged
 	compacting map[grid.RollupSlice]bool // merges running
+	merges     sync.WaitGroup            // the same, for Close
 }
 
 func newRollupFeed() *rollupFeed {
@@ -61,6 +62,16 @@ func (db *DB) committed(ss []grid.RollupSlice) {
 	if f != nil {
 		f(ss)
 	}
+}
+
+// createdOne reports a single create's slice once it has committed: to this
+// process at once, to the other replicas in the next coalesced NOTIFY, and
+// to the merging of busy slices.
+func (db *DB) createdOne(s grid.RollupSlice) {
+	ss := []grid.RollupSlice{s}
+	db.committed(ss)
+	db.notifyLater(ss)
+	db.countSingles(ss)
 }
 
 // notifyLater queues slices for the next coalesced NOTIFY.
@@ -103,7 +114,7 @@ func (db *DB) flushNotify() {
 func encodeSlices(origin string, ss []grid.RollupSlice) string {
 	byCat := map[string][]time.Time{}
 	for _, s := range ss {
-		byCat[s.Category] = append(byCat[s.Category], time.Date(s.Day.Year, s.Day.Month, s.Day.Day, 0, 0, 0, 0, time.UTC))
+		byCat[s.Category] = append(byCat[s.Category], s.Day.Time())
 	}
 	cats := make([]string, 0, len(byCat))
 	for c := range byCat {
@@ -161,7 +172,7 @@ func decodeSlices(p string) (origin string, all bool, ss []grid.RollupSlice, err
 				return origin, false, nil, fmt.Errorf("rollup notification %q: bad day run %q", p, run)
 			}
 			for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
-				ss = append(ss, grid.RollupSlice{Category: cat, Day: grid.Date{Year: d.Year(), Month: d.Month(), Day: d.Day()}})
+				ss = append(ss, grid.RollupSlice{Category: cat, Day: grid.DateOf(d)})
 			}
 		}
 	}
