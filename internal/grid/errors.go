@@ -18,18 +18,35 @@ const (
 
 // Error is the one error type of the domain: a kind and a message safe to
 // show to a client. Details, when present, carry per-item problems
-// (e.g. every bad polygon of an import, with its code).
+// (e.g. every bad polygon of an import, with its code). Cause is what went
+// wrong underneath (a driver error, a context error, a *TransitionError):
+// errors.Is and errors.As reach it, clients never see it.
 type Error struct {
 	Kind    string
 	Message string
 	Details []string
+	Cause   error
 }
 
-func (e *Error) Error() string { return e.Message }
+func (e *Error) Error() string {
+	if e.Cause != nil {
+		return e.Message + ": " + e.Cause.Error()
+	}
+	return e.Message
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Cause }
 
 // Errorf builds an *Error of the given kind.
 func Errorf(kind, format string, args ...any) *Error {
 	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap builds an *Error of the given kind around cause, with a client-safe
+// message.
+func Wrap(kind string, cause error, format string, args ...any) *Error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...), Cause: cause}
 }
 
 // KindOf returns the kind of err: the kind of the first *Error in its chain,

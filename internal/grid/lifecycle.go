@@ -1,6 +1,7 @@
 package grid
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -105,8 +106,9 @@ func (e *TransitionError) Error() string {
 }
 
 // Apply performs action on c at time now, using cal for extended
-// deadlines. An unknown action is Invalid; a disallowed one a Conflict
-// (*Error wrapping the details of a *TransitionError).
+// deadlines. An unknown action is Invalid; a disallowed one a Conflict:
+// an *Error whose Details list the allowed actions and whose cause is the
+// *TransitionError (errors.As finds it).
 func Apply(c *Case, action string, now time.Time, cal *Calendar) error {
 	t, known := transitions()[action]
 	if !known {
@@ -115,9 +117,8 @@ func Apply(c *Case, action string, now time.Time, cal *Calendar) error {
 	to, ok := t[c.Status]
 	if !ok {
 		te := &TransitionError{Action: action, Status: c.Status, Allowed: AllowedActions(c.Status)}
-		e := Errorf(Conflict, "%s; allowed in %s: %v", te.Error(), c.Status, te.Allowed)
-		e.Details = te.Allowed
-		return e
+		return &Error{Kind: Conflict, Message: fmt.Sprintf("%s; allowed in %s: %v", te.Error(), c.Status, te.Allowed),
+			Details: te.Allowed, Cause: te}
 	}
 	switch action {
 	case ActRegister:

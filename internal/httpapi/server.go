@@ -185,7 +185,7 @@ func (s *Server) readyz(c echo.Context) error {
 		case ok:
 			r.Heatmaps = "memory"
 		case err != nil:
-			r.Heatmaps = "failed: " + err.Error()
+			r.Heatmaps = "failed: " + grid.MessageOf(err)
 		default:
 			r.Heatmaps = "loading"
 		}
