@@ -14,6 +14,7 @@ import (
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/planar"
 
+	"github.com/citygrid/citygrid/internal/dispatch"
 	"github.com/citygrid/citygrid/internal/grid"
 )
 
@@ -610,10 +611,6 @@ func TestRulesUnambiguous(t *testing.T) {
 	for _, m := range c.Communities {
 		comms[m.Code] = m.TownCode
 	}
-	type match struct {
-		r    *grid.Rule
-		prec grid.Precedence
-	}
 	places := 0
 	for _, cell := range c.Cells {
 		var zs []int
@@ -637,56 +634,19 @@ func TestRulesUnambiguous(t *testing.T) {
 				in = append(in, zi)
 			}
 			places++
+			dp := dispatch.Place{Cell: cell.Code, Community: cell.CommunityCode, Town: cell.TownCode}
+			for _, zi := range in {
+				dp.Zones = append(dp.Zones, dispatch.ZoneRef{Code: c.Zones[zi].Code, Kind: c.Zones[zi].Kind})
+			}
 			for _, cat := range c.Categories {
-				var ms []match
-				for i := range c.Rules {
-					r := &c.Rules[i]
-					if !grid.MatchPattern(r.Pattern, cat.Code) {
-						continue
-					}
-					ok, kind := false, ""
-					switch r.Scope {
-					case grid.ScopeCity:
-						ok = true
-					case grid.ScopeTown:
-						ok = r.ScopeCode == cell.TownCode
-					case grid.ScopeCommunity:
-						ok = r.ScopeCode == cell.CommunityCode
-					case grid.ScopeCell:
-						ok = r.ScopeCode == cell.Code
-					default:
-						for _, zi := range in {
-							z := c.Zones[zi]
-							if (r.Scope == grid.ScopeZone && z.Code == r.ScopeCode) || (r.Scope == grid.ScopeZoneKind && z.Kind == r.ScopeCode) {
-								if !ok || grid.ZoneKindRank(z.Kind) > grid.ZoneKindRank(kind) {
-									ok, kind = true, z.Kind
-								}
-							}
-						}
-					}
-					if ok {
-						ms = append(ms, match{r, grid.PrecedenceOf(*r, kind)})
-					}
-				}
 				for _, withFallbacks := range []bool{true, false} {
-					var top []match
-					for _, m := range ms {
-						if m.r.Fallback && !withFallbacks {
-							continue
-						}
-						switch {
-						case len(top) == 0 || top[0].prec.Less(m.prec):
-							top = append(top[:0], m)
-						case !m.prec.Less(top[0].prec):
-							top = append(top, m)
-						}
-					}
+					top := dispatch.Top(c.Rules, cat.Code, dp, withFallbacks)
 					if withFallbacks && len(top) == 0 {
 						t.Fatalf("%s in cell %s: no rule", cat.Code, cell.Code)
 					}
 					if len(top) > 1 {
 						t.Fatalf("%s in cell %s with zones %v: rules %d and %d share the top precedence",
-							cat.Code, cell.Code, in, top[0].r.ID, top[1].r.ID)
+							cat.Code, cell.Code, in, top[0].ID, top[1].ID)
 					}
 				}
 			}

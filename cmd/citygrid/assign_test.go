@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/geodata"
-	"github.com/citygrid/citygrid/internal/dispatch"
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/intake"
 	"github.com/citygrid/citygrid/internal/locate"
@@ -19,12 +18,12 @@ func BenchmarkSeedAssign(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	res, err := dispatch.New(city.Rules, city.Departments, city.Categories)
+	in, err := intake.New(snap, grid.DefaultCalendar())
 	if err != nil {
 		b.Fatal(err)
 	}
 	end := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	a := &seeder{in: intake.Assigner{Snap: snap, Res: res, Cal: grid.DefaultCalendar()}, end: end, rng: rand.New(rand.NewPCG(1, 2))}
+	a := &seeder{in: in, end: end, rng: rand.New(rand.NewPCG(1, 2))}
 	b.ResetTimer()
 	n := 0
 	err = geodata.SynthIncidents(city, b.N, end, 1, func(si geodata.SynthIncident) error {

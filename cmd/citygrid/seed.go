@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/geodata"
-	"github.com/citygrid/citygrid/internal/dispatch"
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/intake"
 	"github.com/citygrid/citygrid/internal/locate"
@@ -63,10 +62,6 @@ func seedIncidents(ctx context.Context, db *postgres.DB, n int, seed int64, end 
 	if err != nil {
 		return seedStats{}, err
 	}
-	res, err := dispatch.New(m.City.Rules, m.City.Departments, m.City.Categories)
-	if err != nil {
-		return seedStats{}, err
-	}
 	cal, err := db.Calendar(ctx)
 	if err != nil {
 		return seedStats{}, err
@@ -74,7 +69,11 @@ func seedIncidents(ctx context.Context, db *postgres.DB, n int, seed int64, end 
 	if err := db.EnsurePartitions(ctx, end.AddDate(-1, -1, 0), end.AddDate(0, 2, 0)); err != nil {
 		return seedStats{}, err
 	}
-	a := &seeder{in: intake.Assigner{Snap: snap, Res: res, Cal: cal}, end: end, rng: rand.New(rand.NewPCG(uint64(seed), 0x5eed))}
+	in, err := intake.New(snap, cal)
+	if err != nil {
+		return seedStats{}, err
+	}
+	a := &seeder{in: in, end: end, rng: rand.New(rand.NewPCG(uint64(seed), 0x5eed))}
 
 	const batchSize = 50_000
 	batches := make(chan []grid.Incident, 2)
@@ -149,7 +148,7 @@ func seedIncidents(ctx context.Context, db *postgres.DB, n int, seed int64, end 
 // seeder routes a synthetic incident the way a live one is routed and
 // gives it a plausible lifecycle.
 type seeder struct {
-	in      intake.Assigner
+	in      *intake.Assigner
 	scratch intake.Scratch
 	end     time.Time
 	rng     *rand.Rand
@@ -164,7 +163,7 @@ func (a *seeder) assign(si geodata.SynthIncident) (grid.Incident, bool) {
 		a.dropped++
 		return x, false
 	}
-	cat, _ := a.in.Res.Category(si.Category)
+	cat, _ := a.in.Snapshot().Category(si.Category)
 	a.lifecycle(&x, cat)
 	return x, true
 }
@@ -174,7 +173,7 @@ func (a *seeder) assign(si geodata.SynthIncident) (grid.Incident, bool) {
 // deadlines at its own rate, so evaluation ratios differ between them.
 func (a *seeder) lifecycle(x *grid.Incident, cat *grid.Category) {
 	r := a.rng
-	cal := a.in.Cal
+	cal := a.in.Calendar()
 	reg := x.ReceivedAt.Add(time.Duration(2+r.IntN(28)) * time.Minute)
 	disp := reg.Add(time.Duration(5+r.IntN(55)) * time.Minute)
 	x.RegisteredAt, x.DispatchedAt = &reg, &disp

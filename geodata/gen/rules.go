@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/citygrid/citygrid/internal/dispatch"
 	"github.com/citygrid/citygrid/internal/grid"
 )
 
@@ -362,66 +363,28 @@ type place struct {
 // checkRules verifies that for every category and every place the matching
 // rule of highest precedence is unique — with the towns' fallbacks taking
 // part, and also among the specific rules alone (fallbacks as last resort).
-func checkRules(cats []catRec, rules []ruleRec, places []place) error {
-	type m struct {
-		r    *ruleRec
-		prec grid.Precedence
+// Precedence is the resolver's own (dispatch.Top).
+func checkRules(cats []catRec, recs []ruleRec, places []place) error {
+	rules := make([]grid.Rule, len(recs))
+	for i, r := range recs {
+		rules[i] = grid.Rule{ID: r.ID, Pattern: r.Pattern, Scope: r.Scope, ScopeCode: r.ScopeCode,
+			Department: r.Department, Priority: r.Priority, Fallback: r.Fallback}
 	}
-	var buf []m
 	for _, c := range cats {
-		var rel []*ruleRec
-		for i := range rules {
-			if grid.MatchPattern(rules[i].Pattern, c.Code) {
-				rel = append(rel, &rules[i])
-			}
-		}
 		for _, p := range places {
-			buf = buf[:0]
-			for _, r := range rel {
-				ok, zk := false, ""
-				switch r.Scope {
-				case grid.ScopeCity:
-					ok = true
-				case grid.ScopeTown:
-					ok = r.ScopeCode == p.town
-				case grid.ScopeCommunity:
-					ok = r.ScopeCode == p.comm
-				case grid.ScopeCell:
-					ok = r.ScopeCode == p.cell
-				case grid.ScopeZone, grid.ScopeZoneKind:
-					for _, z := range p.zones {
-						if (r.Scope == grid.ScopeZone && z.code == r.ScopeCode) || (r.Scope == grid.ScopeZoneKind && z.kind == r.ScopeCode) {
-							if !ok || grid.ZoneKindRank(z.kind) > grid.ZoneKindRank(zk) {
-								ok, zk = true, z.kind
-							}
-						}
-					}
-				}
-				if ok {
-					gr := grid.Rule{Pattern: r.Pattern, Scope: r.Scope, Priority: r.Priority}
-					buf = append(buf, m{r, grid.PrecedenceOf(gr, zk)})
-				}
+			dp := dispatch.Place{Cell: p.cell, Community: p.comm, Town: p.town}
+			for _, z := range p.zones {
+				dp.Zones = append(dp.Zones, dispatch.ZoneRef{Code: z.code, Kind: z.kind})
 			}
 			for _, fallbacks := range []bool{true, false} {
-				var top []m
-				for _, x := range buf {
-					if x.r.Fallback && !fallbacks {
-						continue
-					}
-					switch {
-					case len(top) == 0 || top[0].prec.Less(x.prec):
-						top = append(top[:0], x)
-					case !x.prec.Less(top[0].prec):
-						top = append(top, x)
-					}
-				}
+				top := dispatch.Top(rules, c.Code, dp, fallbacks)
 				if len(top) == 0 && fallbacks {
 					return fmt.Errorf("%s at cell %s: no rule", c.Code, p.cell)
 				}
 				if len(top) > 1 {
 					var ids []int64
 					for _, x := range top {
-						ids = append(ids, x.r.ID)
+						ids = append(ids, x.ID)
 					}
 					return fmt.Errorf("%s at cell %s (zones %v): rules %v share the top precedence", c.Code, p.cell, zoneCodes(p.zones), ids)
 				}

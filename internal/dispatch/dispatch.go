@@ -66,18 +66,6 @@ func New(rules []grid.Rule, depts []grid.Department, cats []grid.Category) (*Res
 	return r, nil
 }
 
-// Department returns a known department.
-func (r *Resolver) Department(code string) (*grid.Department, bool) {
-	d, ok := r.depts[code]
-	return d, ok
-}
-
-// Category returns a known category.
-func (r *Resolver) Category(code string) (*grid.Category, bool) {
-	c, ok := r.cats[code]
-	return c, ok
-}
-
 // Resolve picks the owner. ok is false when no rule matches; ambiguous is
 // true when two matching rules share the top precedence (a data error the
 // tests rule out for the demo city; the lower rule id then wins).
@@ -106,38 +94,71 @@ func (r *Resolver) resolveSlow(category string, p Place) (d Decision, ok, ambigu
 
 // consider folds one rule whose pattern matches into the running decision.
 func (r *Resolver) consider(x *grid.Rule, p Place, d Decision, ok, ambiguous bool) (Decision, bool, bool) {
-	{
-		zoneKind, zoneCode, match := "", "", false
-		switch x.Scope {
-		case grid.ScopeCity:
-			match = true
-		case grid.ScopeTown:
-			match = x.ScopeCode == p.Town
-		case grid.ScopeCommunity:
-			match = x.ScopeCode == p.Community
-		case grid.ScopeCell:
-			match = x.ScopeCode == p.Cell
-		case grid.ScopeZone, grid.ScopeZoneKind:
-			best := 0
-			for _, z := range p.Zones {
-				if (x.Scope == grid.ScopeZone && z.Code == x.ScopeCode) || (x.Scope == grid.ScopeZoneKind && z.Kind == x.ScopeCode) {
-					if k := grid.ZoneKindRank(z.Kind); k > best || !match {
-						best, zoneKind, zoneCode, match = k, z.Kind, z.Code, true
-					}
+	z, match := Match(x, p)
+	if !match {
+		return d, ok, ambiguous
+	}
+	prec := grid.PrecedenceOf(*x, z.Kind)
+	switch {
+	case !ok || d.Precedence.Less(prec):
+		d = Decision{Rule: x, Department: r.depts[x.Department], Precedence: prec, ZoneCode: z.Code}
+		ok, ambiguous = true, false
+	case !prec.Less(d.Precedence):
+		ambiguous = true
+	}
+	return d, ok, ambiguous
+}
+
+// Match reports whether a rule's place scope covers p, whatever its
+// category pattern. A zone or zone-kind rule matches through the most
+// specific zone of p it names (grid.ZoneKindRank), returned as zone.
+func Match(x *grid.Rule, p Place) (zone ZoneRef, ok bool) {
+	switch x.Scope {
+	case grid.ScopeCity:
+		return zone, true
+	case grid.ScopeTown:
+		return zone, x.ScopeCode == p.Town
+	case grid.ScopeCommunity:
+		return zone, x.ScopeCode == p.Community
+	case grid.ScopeCell:
+		return zone, x.ScopeCode == p.Cell
+	case grid.ScopeZone, grid.ScopeZoneKind:
+		best := 0
+		for _, z := range p.Zones {
+			if (x.Scope == grid.ScopeZone && z.Code == x.ScopeCode) || (x.Scope == grid.ScopeZoneKind && z.Kind == x.ScopeCode) {
+				if k := grid.ZoneKindRank(z.Kind); k > best || !ok {
+					best, zone, ok = k, z, true
 				}
 			}
 		}
-		if !match {
-			return d, ok, ambiguous
+	}
+	return zone, ok
+}
+
+// Top lists the rules that share the top precedence for (category, p):
+// one rule when the owner is clear, none when no rule matches, several
+// when the data are ambiguous. Without fallbacks, the towns' fallback rules
+// are left out, which shows whether the specific rules alone are
+// unambiguous. It is the plain form of Resolve, for checking rule sets.
+func Top(rules []grid.Rule, category string, p Place, fallbacks bool) []*grid.Rule {
+	var top []*grid.Rule
+	var best grid.Precedence
+	for i := range rules {
+		x := &rules[i]
+		if (x.Fallback && !fallbacks) || !grid.MatchPattern(x.Pattern, category) {
+			continue
 		}
-		prec := grid.PrecedenceOf(*x, zoneKind)
+		z, ok := Match(x, p)
+		if !ok {
+			continue
+		}
+		prec := grid.PrecedenceOf(*x, z.Kind)
 		switch {
-		case !ok || d.Precedence.Less(prec):
-			d = Decision{Rule: x, Department: r.depts[x.Department], Precedence: prec, ZoneCode: zoneCode}
-			ok, ambiguous = true, false
-		case !prec.Less(d.Precedence):
-			ambiguous = true
+		case len(top) == 0 || best.Less(prec):
+			top, best = append(top[:0], x), prec
+		case !prec.Less(best):
+			top = append(top, x)
 		}
 	}
-	return d, ok, ambiguous
+	return top
 }

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/intake"
@@ -36,7 +35,10 @@ func (s *Server) bulkIncidents(c echo.Context) error {
 	if s.cfg.Incidents == nil {
 		return grid.Errorf(grid.Unavailable, "incidents are not configured")
 	}
-	v, err := s.assigner()
+	if err := requireBody(c, mimeNDJSON, mimeJSON); err != nil {
+		return err
+	}
+	v, err := s.view()
 	if err != nil {
 		return err
 	}
@@ -48,7 +50,7 @@ func (s *Server) bulkIncidents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := &bulkParser{lines: lines, a: intake.Assigner{Snap: v.snap, Res: v.res, Cal: s.calendar()}, now: time.Now(), town: principal(c).Town}
+	p := &bulkParser{lines: lines, a: v.assign, now: time.Now(), town: principal(c).Town}
 	p.start(runtime.GOMAXPROCS(0) - 1) // a core left to the database: it is the slower side
 	res, err := s.cfg.Incidents.BulkStream(c.Request().Context(), p.next)
 	problems := p.finish()
@@ -97,7 +99,7 @@ const bulkChunk = 2048
 // hands the incidents out in line order.
 type bulkParser struct {
 	lines []bulkLine
-	a     intake.Assigner
+	a     *intake.Assigner
 	now   time.Time
 	town  string // the key's town, if it is scoped to one
 
@@ -203,143 +205,4 @@ func (p *bulkParser) finish() []string {
 		}
 	}
 	return problems
-}
-
-// incidentDecoder reads one NDJSON line into a report: the usual shape
-// without reflection, anything else through decodeStrict.
-type incidentDecoder struct {
-	in       incidentIn
-	lon, lat float64
-	interned map[string]string // category, crs and source spellings seen
-}
-
-func (d *incidentDecoder) report(b []byte) (intake.Report, error) {
-	d.in = incidentIn{}
-	if !d.fast(b) {
-		d.in = incidentIn{}
-		if err := decodeStrict(b, &d.in, "not valid JSON"); err != nil {
-			return intake.Report{}, err
-		}
-	}
-	return d.in.report()
-}
-
-// fast decodes an object whose keys are incidentIn's exact names, each at
-// most once, with string values (valid UTF-8, no escapes) and lon/lat
-// JSON numbers — exactly as encoding/json would. ok is false otherwise.
-func (d *incidentDecoder) fast(b []byte) bool {
-	j := fastJSON{b: b}
-	if !j.tok('{') {
-		return false
-	}
-	if j.tok('}') {
-		j.ws()
-		return j.i == len(b)
-	}
-	var seen [8]bool
-	for {
-		key, ok := j.rawStr()
-		if !ok || !j.tok(':') {
-			return false
-		}
-		k := -1
-		switch string(key) {
-		case "category":
-			k = 0
-		case "lon":
-			k = 1
-		case "lat":
-			k = 2
-		case "crs":
-			k = 3
-		case "occurred_at":
-			k = 4
-		case "source":
-			k = 5
-		case "description":
-			k = 6
-		case "external_id":
-			k = 7
-		}
-		if k < 0 || seen[k] {
-			return false
-		}
-		seen[k] = true
-		switch k {
-		case 1, 2:
-			f, ok := j.num()
-			if !ok {
-				return false
-			}
-			if k == 1 {
-				d.lon, d.in.Lon = f, &d.lon
-			} else {
-				d.lat, d.in.Lat = f, &d.lat
-			}
-		default:
-			v, ok := j.rawStr()
-			if !ok {
-				return false
-			}
-			switch k {
-			case 0:
-				d.in.Category = d.intern(v)
-			case 3:
-				d.in.CRS = d.intern(v)
-			case 4:
-				d.in.OccurredAt = string(v)
-			case 5:
-				d.in.Source = d.intern(v)
-			case 6:
-				d.in.Description = string(v)
-			case 7:
-				d.in.ExternalID = string(v)
-			}
-		}
-		if j.tok('}') {
-			break
-		}
-		if !j.tok(',') {
-			return false
-		}
-	}
-	j.ws()
-	return j.i == len(b)
-}
-
-// intern returns a shared copy of a short, often repeated string.
-func (d *incidentDecoder) intern(b []byte) string {
-	if s, ok := d.interned[string(b)]; ok {
-		return s
-	}
-	s := string(b)
-	if len(d.interned) < 4096 {
-		if d.interned == nil {
-			d.interned = map[string]string{}
-		}
-		d.interned[s] = s
-	}
-	return s
-}
-
-// rawStr reads a string without escapes or control characters that is
-// valid UTF-8, and returns its bytes.
-func (d *fastJSON) rawStr() ([]byte, bool) {
-	if !d.tok('"') {
-		return nil, false
-	}
-	ascii := true
-	for start := d.i; d.i < len(d.b); d.i++ {
-		switch c := d.b[d.i]; {
-		case c == '"':
-			d.i++
-			s := d.b[start : d.i-1]
-			return s, ascii || utf8.Valid(s)
-		case c < 0x20 || c == '\\':
-			return nil, false
-		case c >= 0x80:
-			ascii = false
-		}
-	}
-	return nil, false
 }

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"encoding/json"
-	"math"
 	"net/http"
 	"regexp"
 	"slices"
@@ -25,9 +24,6 @@ const (
 	// kinds (the demo city has 7 gas companies).
 	maxNearestMeters = 50_000
 )
-
-// mimeGeoJSON is the GeoJSON media type (RFC 7946).
-const mimeGeoJSON = "application/geo+json"
 
 var afterRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,40}$`) // facility codes (a table constraint)
 
@@ -85,113 +81,12 @@ type facilityCollection struct {
 	Links    []link            `json:"links,omitempty"`
 }
 
-// facilityOutput is what both endpoints share: the output system and format.
-type facilityOutput struct {
-	crs     coord.CRS
-	geojson bool
-}
-
-func parseFacilityOutput(c echo.Context) (facilityOutput, error) {
-	var o facilityOutput
-	var err error
-	if o.crs, err = coord.ParseCRS(c.QueryParam("crs")); err != nil {
-		return o, invalid("crs", "%q: want wgs84, gcj02 or bd09", c.QueryParam("crs"))
-	}
-	switch f := c.QueryParam("f"); f {
-	case "":
-		o.geojson = strings.Contains(c.Request().Header.Get(echo.HeaderAccept), mimeGeoJSON)
-	case "json":
-	case "geojson":
-		o.geojson = true
-	default:
-		return o, invalid("f", "%q: want json or geojson", f)
-	}
-	return o, nil
-}
-
 func parseKind(c echo.Context) (string, error) {
 	kind := c.QueryParam("kind")
 	if kind != "" && !slices.Contains(grid.FacilityKinds(), kind) {
 		return "", invalid("kind", "%q: want one of %s", kind, strings.Join(grid.FacilityKinds(), ", "))
 	}
 	return kind, nil
-}
-
-// parseInt reads an optional integer parameter in lo…hi.
-func parseInt(c echo.Context, name string, def, lo, hi int) (int, error) {
-	v := c.QueryParam(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		return 0, invalid(name, "%q: want an integer in %d…%d", v, lo, hi)
-	}
-	return n, nil
-}
-
-// parseBBox reads minlon,minlat,maxlon,maxlat in degrees.
-func parseBBox(v string) (*[4]float64, error) {
-	if v == "" {
-		return nil, nil
-	}
-	parts := strings.Split(v, ",")
-	if len(parts) != 4 {
-		return nil, invalid("bbox", "%q: want minlon,minlat,maxlon,maxlat", v)
-	}
-	var b [4]float64
-	for i, p := range parts {
-		f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, invalid("bbox", "%q: item %d is not a finite number", v, i+1)
-		}
-		b[i] = f
-	}
-	switch {
-	case b[0] < -180 || b[2] > 180:
-		return nil, invalid("bbox", "%q: longitudes must lie in -180…180", v)
-	case b[1] < -90 || b[3] > 90:
-		return nil, invalid("bbox", "%q: latitudes must lie in -90…90", v)
-	case b[0] > b[2] || b[1] > b[3]:
-		return nil, invalid("bbox", "%q: want minlon ≤ maxlon and minlat ≤ maxlat", v)
-	}
-	return &b, nil
-}
-
-// wgs84Envelope returns a WGS84 box holding every point whose coordinates
-// in crs lie in b (so a filter on the output coordinates can follow).
-// Outside China's box, or for large boxes, b grows by 0.02°: no offset moves
-// a point farther (coord: at most about 0.0174°). Well inside China the
-// offsets are smooth and the tight envelope of b's edges, sampled every
-// 0.01° and taken back to WGS84, grows by 1e-4°: between samples the edges'
-// images bend by under 1e-5°.
-func wgs84Envelope(crs coord.CRS, b [4]float64) [4]float64 {
-	if crs == coord.WGS84 {
-		return b
-	}
-	grow := func(b [4]float64, d float64) [4]float64 {
-		return [4]float64{max(b[0]-d, -180), max(b[1]-d, -90), min(b[2]+d, 180), min(b[3]+d, 90)}
-	}
-	w, h := b[2]-b[0], b[3]-b[1]
-	n := int(math.Ceil(max(w, h) / 0.01))
-	outer := grow(b, 0.1)
-	if n > 64 || coord.OutOfChina(outer[0], outer[1]) || coord.OutOfChina(outer[2], outer[3]) {
-		return grow(b, 0.02)
-	}
-	n = max(n, 1)
-	env := [4]float64{math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)}
-	add := func(lon, lat float64) {
-		x, y := coord.ToWGS84(crs, lon, lat)
-		env = [4]float64{min(env[0], x), min(env[1], y), max(env[2], x), max(env[3], y)}
-	}
-	for i := 0; i <= n; i++ {
-		t := float64(i) / float64(n)
-		add(b[0]+t*w, b[1])
-		add(b[0]+t*w, b[3])
-		add(b[0], b[1]+t*h)
-		add(b[2], b[1]+t*h)
-	}
-	return grow(env, 1e-4)
 }
 
 func (s *Server) facilityStore() (grid.FacilityStore, error) {
@@ -206,7 +101,7 @@ func (s *Server) facilityStore() (grid.FacilityStore, error) {
 // With a non-WGS84 crs, bbox applies to the output coordinates, so a page may
 // hold fewer than limit items and still have a next.
 func (s *Server) listFacilities(c echo.Context) error {
-	out, err := parseFacilityOutput(c)
+	out, err := parseOutput(c)
 	if err != nil {
 		return err
 	}
@@ -265,7 +160,7 @@ func (s *Server) nearestFacilities(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := parseFacilityOutput(c)
+	out, err := parseOutput(c)
 	if err != nil {
 		return err
 	}
@@ -310,7 +205,7 @@ func toFacilityDTO(f grid.Facility, crs coord.CRS) facilityDTO {
 	return d
 }
 
-func writeFacilities(c echo.Context, out facilityOutput, dtos []facilityDTO, next string) error {
+func writeFacilities(c echo.Context, out output, dtos []facilityDTO, next string) error {
 	if !out.geojson {
 		return c.JSON(http.StatusOK, facilityList{Facilities: dtos, Next: next})
 	}

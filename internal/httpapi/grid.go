@@ -58,9 +58,9 @@ func (s *Server) gridCell(c echo.Context) error {
 	if !grid.ValidCellCode(code) {
 		return invalid("code", "%q is not a cell code: want 15 digits (or 14)", code)
 	}
-	crs, err := coord.ParseCRS(c.QueryParam("crs"))
+	crs, err := parseCRS(c.QueryParam("crs"))
 	if err != nil {
-		return invalid("crs", "%v", err)
+		return err
 	}
 	var version int64
 	if v := c.QueryParam("version"); v != "" {

@@ -26,7 +26,7 @@ func (s *Server) routesHeatmap(e *echo.Echo) {
 // category, window, hour and weekday filters.
 func (s *Server) heatParams(c echo.Context, defRes int) (grid.HeatQuery, error) {
 	q := grid.HeatQuery{Res: defRes}
-	v, err := s.assigner()
+	snap, err := s.snapshot()
 	if err != nil {
 		return q, err
 	}
@@ -35,12 +35,12 @@ func (s *Server) heatParams(c echo.Context, defRes int) (grid.HeatQuery, error) 
 	case theme != "" && cat != "":
 		return q, invalid("theme", "give theme or category, not both")
 	case theme != "":
-		if q.Categories = v.themeCategories(theme); len(q.Categories) == 0 {
+		if q.Categories = snap.ThemeCategories(theme); len(q.Categories) == 0 {
 			return q, invalid("theme", "%q: want parking, waterlogging or sanitation", theme)
 		}
 	case cat != "":
 		for _, k := range strings.Split(cat, ",") {
-			if _, ok := v.res.Category(k); !ok {
+			if _, ok := snap.Category(k); !ok {
 				return q, invalid("category", "%q is not a known category", k)
 			}
 			q.Categories = append(q.Categories, k)
@@ -61,8 +61,8 @@ func (s *Server) heatParams(c echo.Context, defRes int) (grid.HeatQuery, error) 
 		dst  *time.Time
 	}{{"from", &q.From}, {"to", &q.To}} {
 		if t := c.QueryParam(p.name); t != "" {
-			if *p.dst, err = time.Parse(time.RFC3339, t); err != nil {
-				return q, invalid(p.name, "%q: want RFC 3339", t)
+			if *p.dst, err = parseTime(p.name, t); err != nil {
+				return q, err
 			}
 		}
 	}
@@ -77,46 +77,13 @@ func (s *Server) heatParams(c echo.Context, defRes int) (grid.HeatQuery, error) 
 	if q.To.Sub(q.From) > 3*366*24*time.Hour {
 		return q, invalid("from", "the window is longer than 3 years")
 	}
-	if q.Hours, err = parseSet(c.QueryParam("hours"), 0, 23); err != nil {
-		return q, invalid("hours", "%v: want hours 0–23 as a list or ranges, e.g. 22-23,0-5", err)
+	if q.Hours, err = parseHours(c.QueryParam("hours")); err != nil {
+		return q, err
 	}
-	if q.Weekdays, err = parseSet(c.QueryParam("weekdays"), 1, 7); err != nil {
-		return q, invalid("weekdays", "%v: want ISO weekdays 1 (Monday)–7, e.g. 1-5", err)
+	if q.Weekdays, err = parseWeekdays(c.QueryParam("weekdays")); err != nil {
+		return q, err
 	}
 	return q, nil
-}
-
-// parseSet reads "1,3-5" into a sorted set within lo…hi.
-func parseSet(s string, lo, hi int) ([]int, error) {
-	if s == "" {
-		return nil, nil
-	}
-	seen := map[int]bool{}
-	for _, part := range strings.Split(s, ",") {
-		a, b, isRange := strings.Cut(strings.TrimSpace(part), "-")
-		x, err := strconv.Atoi(a)
-		if err != nil {
-			return nil, err
-		}
-		y := x
-		if isRange {
-			if y, err = strconv.Atoi(b); err != nil {
-				return nil, err
-			}
-		}
-		if x < lo || y > hi || x > y {
-			return nil, grid.Errorf(grid.Invalid, "%q is outside %d–%d", part, lo, hi)
-		}
-		for i := x; i <= y; i++ {
-			seen[i] = true
-		}
-	}
-	var out []int
-	for i := range seen {
-		out = append(out, i)
-	}
-	slices.Sort(out)
-	return out, nil
 }
 
 type heatCellDTO struct {
@@ -156,10 +123,11 @@ func (s *Server) heatmap(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	crs, err := coord.ParseCRS(c.QueryParam("crs"))
+	out, err := parseOutput(c)
 	if err != nil {
-		return invalid("crs", "%q: want wgs84, gcj02 or bd09", c.QueryParam("crs"))
+		return err
 	}
+	crs := out.crs
 	var bbox *[4]float64
 	if bb := c.QueryParam("bbox"); bb != "" {
 		in, err := parseBBox(bb)
@@ -183,7 +151,7 @@ func (s *Server) heatmap(c echo.Context) error {
 	for _, h := range cells {
 		total += h.Count
 	}
-	if wantsGeoJSON(c) {
+	if out.geojson {
 		fc := geojson.NewFeatureCollection()
 		for _, h := range cells {
 			f := geojson.NewFeature(hexagon(h3.Cell(h.H3), crs))
@@ -198,11 +166,11 @@ func (s *Server) heatmap(c echo.Context) error {
 		}
 		return c.Blob(http.StatusOK, "application/geo+json", b)
 	}
-	out := make([]heatCellDTO, len(cells))
+	list := make([]heatCellDTO, len(cells))
 	for i, h := range cells {
-		out[i] = heatCellDTO{H3: h3.Cell(h.H3).String(), Count: h.Count}
+		list[i] = heatCellDTO{H3: h3.Cell(h.H3).String(), Count: h.Count}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"res": q.Res, "total": total, "cells": out, "min_count": minCount,
+	return c.JSON(http.StatusOK, map[string]any{"res": q.Res, "total": total, "cells": list, "min_count": minCount,
 		"from": q.From, "to": q.To})
 }
 
@@ -278,26 +246,4 @@ func (s *Server) heatmapTile(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "public, max-age=60")
 	return c.Blob(http.StatusOK, "application/vnd.mapbox-vector-tile", b)
-}
-
-// tileCoords reads z/x/y(.mvt) and checks they name a tile.
-func tileCoords(c echo.Context) (int, int, int, error) {
-	z, err := strconv.Atoi(c.Param("z"))
-	if err != nil || z < 0 || z > 22 {
-		return 0, 0, 0, invalid("z", "%q: want a zoom 0…22", c.Param("z"))
-	}
-	n := 1 << z
-	x, err := strconv.Atoi(c.Param("x"))
-	if err != nil || x < 0 || x >= n {
-		return 0, 0, 0, invalid("x", "%q: want 0…%d at zoom %d", c.Param("x"), n-1, z)
-	}
-	ys, ok := strings.CutSuffix(c.Param("y"), ".mvt")
-	if !ok {
-		return 0, 0, 0, grid.Errorf(grid.NotFound, "tiles are served as .mvt")
-	}
-	y, err := strconv.Atoi(ys)
-	if err != nil || y < 0 || y >= n {
-		return 0, 0, 0, invalid("y", "%q: want 0…%d at zoom %d", ys, n-1, z)
-	}
-	return z, x, y, nil
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/hexbin"
-	"github.com/citygrid/citygrid/internal/locate"
 	"github.com/labstack/echo/v4"
 	"github.com/uber/h3-go/v4"
 )
@@ -18,39 +17,13 @@ func (s *Server) routesHotspots(e *echo.Echo) {
 	e.GET("/v1/hotspots/emerging", s.emerging, allow(grid.Roles()...))
 }
 
-// studyCells lists the study area at a resolution: every cell whose centre
-// lies in the city.
-func studyCells(snap *locate.Snapshot, res int) ([]h3.Cell, error) {
-	var out []h3.Cell
-	for _, poly := range snap.Boundary {
-		var gp h3.GeoPolygon
-		for i, ring := range poly {
-			loop := make(h3.GeoLoop, 0, len(ring))
-			for _, p := range ring {
-				loop = append(loop, h3.LatLng{Lat: p[1], Lng: p[0]})
-			}
-			if i == 0 {
-				gp.GeoLoop = loop
-			} else {
-				gp.Holes = append(gp.Holes, loop)
-			}
-		}
-		cells, err := h3.PolygonToCells(gp, res)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, cells...)
-	}
-	return out, nil
-}
-
 func (s *Server) study(ctx context.Context, res, k int) (*hexbin.Study, error) {
 	snap := s.cfg.Catalog.Current()
 	if snap == nil {
 		return nil, grid.Errorf(grid.Unavailable, "the grid snapshot is not loaded yet")
 	}
 	key := hexbin.StudyKey{Area: "grid-" + strconv.FormatInt(snap.Version.ID, 10), Res: res, K: k}
-	return s.studies.Get(ctx, key, func(context.Context) ([]h3.Cell, error) { return studyCells(snap, res) })
+	return s.studies.Get(ctx, key, func(context.Context) ([]h3.Cell, error) { return hexbin.StudyCells(snap.Boundary, res) })
 }
 
 func hotspotParams(c echo.Context) (k int, err error) {

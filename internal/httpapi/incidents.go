@@ -1,11 +1,8 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -21,11 +18,12 @@ import (
 	"github.com/uber/h3-go/v4"
 )
 
-// Limits of the bulk endpoint.
+// Limits of the incident endpoints' bodies.
 const (
-	MaxBulkLines = 250_000
-	maxBulkBody  = 128 << 20
-	maxLineBytes = 64 << 10
+	MaxBulkLines    = 250_000
+	maxBulkBody     = 128 << 20
+	maxLineBytes    = 64 << 10
+	maxIncidentBody = 64 << 10 // one incident or one lifecycle action
 )
 
 func (s *Server) routesIncidents(e *echo.Echo) {
@@ -60,16 +58,16 @@ func (in *incidentIn) report() (intake.Report, error) {
 	if err := checkPoint("lon/lat", *in.Lon, *in.Lat); err != nil {
 		return r, err
 	}
-	crs, err := coord.ParseCRS(in.CRS)
+	crs, err := parseCRS(in.CRS)
 	if err != nil {
-		return r, invalid("crs", "%q: want wgs84, gcj02 or bd09", in.CRS)
+		return r, err
 	}
 	if in.OccurredAt == "" {
 		return r, invalid("occurred_at", "required (RFC 3339)")
 	}
-	t, err := time.Parse(time.RFC3339, in.OccurredAt)
+	t, err := parseTime("occurred_at", in.OccurredAt)
 	if err != nil {
-		return r, invalid("occurred_at", "%q: want RFC 3339, e.g. 2026-06-18T09:30:00+08:00", in.OccurredAt)
+		return r, err
 	}
 	if in.Source == "" {
 		in.Source = "other"
@@ -80,50 +78,16 @@ func (in *incidentIn) report() (intake.Report, error) {
 	return r, intake.Check(&r)
 }
 
-// decodeStrict reads one JSON object into v: unknown fields, wrong types
-// and trailing data are 400s naming the field; what prefixes other
-// decoding errors.
-func decodeStrict(b []byte, v any, what string) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return invalid(te.Field, "want %s, got JSON %s", te.Type, te.Value)
-		}
-		if strings.HasPrefix(err.Error(), "json: unknown field") {
-			return invalid("body", "%s", strings.TrimPrefix(err.Error(), "json: "))
-		}
-		return invalid("body", "%s: %v", what, err)
-	}
-	if dec.More() {
-		return invalid("body", "trailing data after the JSON object")
-	}
-	return nil
-}
-
-func (s *Server) assigner() (*view, error) {
-	snap := s.cfg.Catalog.Current()
-	if snap == nil {
-		return nil, grid.Errorf(grid.Unavailable, "the grid snapshot is not loaded yet")
-	}
-	return s.views.get(snap)
-}
-
-func (s *Server) calendar() *grid.Calendar {
-	if s.cfg.Calendar != nil {
-		return s.cfg.Calendar
-	}
-	return grid.DefaultCalendar()
-}
-
 // createIncident: POST /v1/incidents → 201, or 200 with the first incident
 // when the external id was seen before.
 func (s *Server) createIncident(c echo.Context) error {
 	if s.cfg.Incidents == nil {
 		return grid.Errorf(grid.Unavailable, "incidents are not configured")
 	}
-	body, err := io.ReadAll(c.Request().Body)
+	if err := requireBody(c, mimeJSON); err != nil {
+		return err
+	}
+	body, err := readBody(c, maxIncidentBody)
 	if err != nil {
 		return err
 	}
@@ -135,13 +99,12 @@ func (s *Server) createIncident(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := s.assigner()
+	v, err := s.view()
 	if err != nil {
 		return err
 	}
-	a := intake.Assigner{Snap: v.snap, Res: v.res, Cal: s.calendar()}
 	var scratch intake.Scratch
-	x, err := a.Assign(&r, time.Now(), &scratch)
+	x, err := v.assign.Assign(&r, time.Now(), &scratch)
 	if err != nil {
 		return err
 	}
@@ -155,7 +118,7 @@ func (s *Server) createIncident(c echo.Context) error {
 	if !inScope(c, x.TownCode) { // a retry whose external id names another town's incident
 		return grid.Errorf(grid.Forbidden, "external_id %q belongs to an incident outside this key's town", x.ExternalID)
 	}
-	crs, _ := coord.ParseCRS(in.CRS)
+	crs, _ := parseCRS(in.CRS)
 	status := http.StatusCreated
 	if !created {
 		status = http.StatusOK
@@ -229,13 +192,11 @@ func (s *Server) incidentDTO(x *grid.Incident, crs coord.CRS, evs []grid.Event) 
 		d.Allowed = []string{}
 	}
 	if snap := s.cfg.Catalog.Current(); snap != nil {
-		if v, err := s.views.get(snap); err == nil {
-			if k, ok := v.res.Category(x.Category); ok {
-				d.Category.Name = k.Name
-			}
-			if dep, ok := v.res.Department(x.Department); ok {
-				d.Department.Name = dep.Name
-			}
+		if k, ok := snap.Category(x.Category); ok {
+			d.Category.Name = k.Name
+		}
+		if dep, ok := snap.Department(x.Department); ok {
+			d.Department.Name = dep.Name
 		}
 		if snap.Version.ID == x.GridVersion {
 			if c, ok := snap.CellByCode(x.CellCode); ok {
@@ -272,9 +233,9 @@ func (s *Server) getIncident(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	crs, err := coord.ParseCRS(c.QueryParam("crs"))
+	crs, err := parseCRS(c.QueryParam("crs"))
 	if err != nil {
-		return invalid("crs", "%q: want wgs84, gcj02 or bd09", c.QueryParam("crs"))
+		return err
 	}
 	x, evs, err := s.cfg.Incidents.Incident(c.Request().Context(), id)
 	if err != nil {
@@ -301,7 +262,10 @@ func (s *Server) incidentEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body, err := io.ReadAll(c.Request().Body)
+	if err := requireBody(c, mimeJSON); err != nil {
+		return err
+	}
+	body, err := readBody(c, maxIncidentBody)
 	if err != nil {
 		return err
 	}
@@ -315,6 +279,12 @@ func (s *Server) incidentEvent(c echo.Context) error {
 	if len(in.Note) > 4000 || len(in.Actor) > 100 {
 		return invalid("note", "note ≤ 4000 bytes, actor ≤ 100 bytes")
 	}
+	if err := checkText("actor", in.Actor); err != nil {
+		return err
+	}
+	if err := checkText("note", in.Note); err != nil {
+		return err
+	}
 	if in.Actor == "" {
 		in.Actor = actorOf(c)
 	}
@@ -327,7 +297,7 @@ func (s *Server) incidentEvent(c echo.Context) error {
 			return grid.Errorf(grid.NotFound, "no incident %d", id)
 		}
 	}
-	x, ev, err := s.cfg.Incidents.Transition(c.Request().Context(), id, in.Action, in.Actor, in.Note, time.Now(), s.calendar())
+	x, ev, err := s.cfg.Incidents.Transition(c.Request().Context(), id, in.Action, in.Actor, in.Note, time.Now(), s.views.cal)
 	if err != nil {
 		return err
 	}
@@ -341,16 +311,17 @@ func (s *Server) findIncidents(c echo.Context) error {
 		return grid.Errorf(grid.Unavailable, "incidents are not configured")
 	}
 	q := c.QueryParams()
-	crs, err := coord.ParseCRS(q.Get("crs"))
+	out, err := parseOutput(c)
 	if err != nil {
-		return invalid("crs", "%q: want wgs84, gcj02 or bd09", q.Get("crs"))
+		return err
 	}
-	v, err := s.assigner()
+	crs := out.crs
+	snap, err := s.snapshot()
 	if err != nil {
 		return err
 	}
 	var f grid.IncidentFilter
-	if f.Categories, err = v.categoryFilter(q.Get("category"), q.Get("theme")); err != nil {
+	if f.Categories, err = categoryFilter(snap, q.Get("category"), q.Get("theme")); err != nil {
 		return err
 	}
 	if f.Categories != nil && len(f.Categories) == 0 {
@@ -369,8 +340,8 @@ func (s *Server) findIncidents(c echo.Context) error {
 		dst  *time.Time
 	}{{"from", &f.From}, {"to", &f.To}} {
 		if t := q.Get(p.name); t != "" {
-			if *p.dst, err = time.Parse(time.RFC3339, t); err != nil {
-				return invalid(p.name, "%q: want RFC 3339", t)
+			if *p.dst, err = parseTime(p.name, t); err != nil {
+				return err
 			}
 		}
 	}
@@ -390,7 +361,7 @@ func (s *Server) findIncidents(c echo.Context) error {
 		f.Town = p.Town
 	}
 	if d := q.Get("department"); d != "" {
-		if _, ok := v.res.Department(d); !ok {
+		if _, ok := snap.Department(d); !ok {
 			return invalid("department", "%q is not a known department", d)
 		}
 		f.Department = d
@@ -409,7 +380,7 @@ func (s *Server) findIncidents(c echo.Context) error {
 		b := wgs84Envelope(crs, *in)
 		f.BBox = &b
 		var cells []string
-		v.snap.CellsIn(orb.Bound{Min: orb.Point{b[0], b[1]}, Max: orb.Point{b[2], b[3]}}, func(x *grid.Cell) bool {
+		snap.CellsIn(orb.Bound{Min: orb.Point{b[0], b[1]}, Max: orb.Point{b[2], b[3]}}, func(x *grid.Cell) bool {
 			if f.Cells == nil || slices.Contains(f.Cells, x.Code) {
 				cells = append(cells, x.Code)
 			}
@@ -447,7 +418,7 @@ func (s *Server) findIncidents(c echo.Context) error {
 		nq.Set("after", strconv.FormatInt(xs[len(xs)-1].ID, 10))
 		next = "/v1/incidents?" + nq.Encode()
 	}
-	if wantsGeoJSON(c) {
+	if out.geojson {
 		fc := geojson.NewFeatureCollection()
 		for i := range xs {
 			d := s.incidentDTO(&xs[i], crs, nil)
@@ -468,14 +439,9 @@ func (s *Server) findIncidents(c echo.Context) error {
 		}
 		return c.Blob(http.StatusOK, "application/geo+json", b)
 	}
-	out := make([]incidentDTO, 0, len(xs))
+	list := make([]incidentDTO, 0, len(xs))
 	for i := range xs {
-		out = append(out, s.incidentDTO(&xs[i], crs, nil))
+		list = append(list, s.incidentDTO(&xs[i], crs, nil))
 	}
-	return c.JSON(http.StatusOK, map[string]any{"incidents": out, "next": next})
-}
-
-func wantsGeoJSON(c echo.Context) bool {
-	f := c.QueryParam("f")
-	return f == "geojson" || (f == "" && strings.Contains(c.Request().Header.Get("Accept"), "application/geo+json"))
+	return c.JSON(http.StatusOK, map[string]any{"incidents": list, "next": next})
 }

@@ -2,17 +2,15 @@ package httpapi
 
 import (
 	"fmt"
-	"io"
-	"math"
 	"net/http"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/citygrid/citygrid/internal/coord"
-	"github.com/citygrid/citygrid/internal/dispatch"
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/intake"
 	"github.com/labstack/echo/v4"
+	"github.com/paulmach/orb"
 )
 
 // MaxBatch is the most points one POST /v1/locate may carry.
@@ -37,14 +35,14 @@ type locateParams struct {
 func (s *Server) locateParams(c echo.Context, crsS, category, at string) (locateParams, error) {
 	var p locateParams
 	var err error
-	if p.crs, err = coord.ParseCRS(crsS); err != nil {
-		return p, invalid("crs", "%q: want wgs84, gcj02 or bd09", crsS)
+	if p.crs, err = parseCRS(crsS); err != nil {
+		return p, err
 	}
 	snap := s.cfg.Catalog.Current()
 	if at != "" {
-		t, err := time.Parse(time.RFC3339, at)
+		t, err := parseTime("at", at)
 		if err != nil {
-			return p, invalid("at", "%q: want an RFC 3339 time, e.g. 2026-05-01T08:00:00+08:00", at)
+			return p, err
 		}
 		if snap, err = s.cfg.Catalog.At(c.Request().Context(), t); err != nil {
 			return p, err
@@ -60,68 +58,12 @@ func (s *Server) locateParams(c echo.Context, crsS, category, at string) (locate
 		if !grid.ValidCategoryCode(category) {
 			return p, invalid("category", "%q: want P or E + 2-digit major + 2-digit minor class, e.g. E0505", category)
 		}
-		if _, ok := p.view.res.Category(category); !ok {
+		if _, ok := p.view.snap.Category(category); !ok {
 			return p, invalid("category", "%q is not a known category", category)
 		}
 		p.category = category
 	}
 	return p, nil
-}
-
-// pointOK reports whether lon, lat are degrees in range; the comparisons
-// exclude NaN.
-func pointOK(lon, lat float64) bool {
-	return lon >= -180 && lon <= 180 && lat >= -90 && lat <= 90
-}
-
-// checkPoint validates a point in degrees; field names the input.
-func checkPoint(field string, lon, lat float64) error {
-	if pointOK(lon, lat) {
-		return nil // the common case
-	}
-	switch {
-	case math.IsNaN(lon) || math.IsInf(lon, 0):
-		return invalid(field, "longitude is not a finite number")
-	case math.IsNaN(lat) || math.IsInf(lat, 0):
-		return invalid(field, "latitude is not a finite number")
-	case lon < -180 || lon > 180:
-		return invalid(field, "longitude %v is outside -180…180", lon)
-	case lat < -90 || lat > 90:
-		return invalid(field, "latitude %v is outside -90…90", lat)
-	}
-	return nil
-}
-
-func parseCoord(c echo.Context, name string) (float64, error) {
-	v := c.QueryParam(name)
-	if v == "" {
-		return 0, invalid(name, "required")
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		return 0, invalid(name, "%q is not a number", v)
-	}
-	return f, nil
-}
-
-// parseLonLat reads the lon and lat query parameters: required, finite,
-// within -180…180 and -90…90.
-func parseLonLat(c echo.Context) (float64, float64, error) {
-	lon, err := parseCoord(c, "lon")
-	if err != nil {
-		return 0, 0, err
-	}
-	lat, err := parseCoord(c, "lat")
-	if err != nil {
-		return 0, 0, err
-	}
-	if math.IsNaN(lon) || math.IsInf(lon, 0) || lon < -180 || lon > 180 {
-		return 0, 0, invalid("lon", "%v is not a longitude in -180…180", lon)
-	}
-	if math.IsNaN(lat) || math.IsInf(lat, 0) || lat < -90 || lat > 90 {
-		return 0, 0, invalid("lat", "%v is not a latitude in -90…90", lat)
-	}
-	return lon, lat, nil
 }
 
 // getLocate: GET /v1/locate?lon=&lat=&crs=&category=&at=
@@ -135,13 +77,13 @@ func (s *Server) getLocate(c echo.Context) error {
 		return err
 	}
 	wlon, wlat := coord.ToWGS84(p.crs, lon, lat)
-	var zones [8]dispatch.ZoneRef
-	cell, d, hasDept, _ := p.view.resolve(wlon, wlat, p.category, zones[:0], nil)
+	var scratch intake.Scratch
+	cell, owner := p.view.assign.Locate(orb.Point{wlon, wlat}, p.category, &scratch)
 	if cell < 0 {
 		return grid.Errorf(grid.NotFound, "point (%v, %v) in %s is outside the managed area", lon, lat, p.crs)
 	}
 	bp := bufPool.Get().(*[]byte)
-	b := p.view.appendResult((*bp)[:0], cell, d, hasDept)
+	b := p.view.appendResult((*bp)[:0], cell, owner)
 	err = c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
 	*bp = b
 	bufPool.Put(bp)
@@ -158,6 +100,9 @@ type batchRequest struct {
 // postLocate: POST /v1/locate — many points, results in input order; a bad
 // or outside point gets an error item, the rest are answered.
 func (s *Server) postLocate(c echo.Context) error {
+	if err := requireBody(c, mimeJSON); err != nil {
+		return err
+	}
 	body, err := readBody(c, maxBatchBody)
 	if err != nil {
 		return err
@@ -192,8 +137,7 @@ func (s *Server) postLocate(c echo.Context) error {
 		return err
 	}
 	b = append(b, `{"results":[`...)
-	var zones [8]dispatch.ZoneRef
-	memo := cellDecisions{}
+	scratch := intake.NewBatchScratch()
 	for i, pt := range req.Points {
 		if len(b) >= batchChunk {
 			if err := write(); err != nil {
@@ -213,12 +157,12 @@ func (s *Server) postLocate(c echo.Context) error {
 			continue
 		}
 		lon, lat := coord.ToWGS84(p.crs, pt[0], pt[1])
-		cell, d, hasDept, _ := p.view.resolve(lon, lat, p.category, zones[:0], memo)
+		cell, owner := p.view.assign.Locate(orb.Point{lon, lat}, p.category, scratch)
 		if cell < 0 {
 			b = appendItemError(b, http.StatusNotFound, fmt.Sprintf("points[%d]: outside the managed area", i))
 			continue
 		}
-		b = p.view.appendResult(b, cell, d, hasDept)
+		b = p.view.appendResult(b, cell, owner)
 	}
 	b = append(b, "]}"...)
 	return write()
@@ -232,198 +176,4 @@ func appendItemError(b []byte, status int, detail string) []byte {
 	b = append(b, `,"detail":`...)
 	b = appendJSONString(b, detail)
 	return append(b, "}}"...)
-}
-
-// decodeBatchFast decodes the usual shape of a batch request exactly as
-// encoding/json would, without its reflection and per-point allocations: an
-// object whose keys are "crs", "category", "at" and "points", each at most
-// once; strings of printable ASCII without escapes; points an array of
-// [lon, lat] pairs of JSON numbers that float64 holds; JSON whitespace
-// between tokens and after the object. For anything else — other keys or
-// spellings, escapes, nulls, points that are not pairs, numbers out of
-// range, trailing data, bad syntax — ok is false and req zero, and the
-// caller decodes with encoding/json, which gives the answer or error it
-// always gave.
-func decodeBatchFast(body []byte) (req batchRequest, ok bool) {
-	if d := (&fastJSON{b: body}); d.batch(&req) {
-		return req, true
-	}
-	return batchRequest{}, false
-}
-
-// fastJSON reads the strict subset of JSON decodeBatchFast accepts.
-type fastJSON struct {
-	b []byte
-	i int
-}
-
-func (d *fastJSON) batch(req *batchRequest) bool {
-	if !d.tok('{') {
-		return false
-	}
-	var seen [4]bool
-	for {
-		key, ok := d.str()
-		if !ok || !d.tok(':') {
-			return false
-		}
-		var k int
-		switch key {
-		case "crs":
-			k = 0
-			req.CRS, ok = d.str()
-		case "category":
-			k = 1
-			req.Category, ok = d.str()
-		case "at":
-			k = 2
-			req.At, ok = d.str()
-		case "points":
-			k = 3
-			req.Points, ok = d.points()
-		default:
-			return false
-		}
-		if !ok || seen[k] {
-			return false
-		}
-		seen[k] = true
-		if d.tok('}') {
-			break
-		}
-		if !d.tok(',') {
-			return false
-		}
-	}
-	d.ws()
-	return d.i == len(d.b)
-}
-
-// ws skips JSON whitespace.
-func (d *fastJSON) ws() {
-	for d.i < len(d.b) {
-		switch d.b[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
-		}
-	}
-}
-
-// tok skips whitespace and consumes c when it comes next.
-func (d *fastJSON) tok(c byte) bool {
-	d.ws()
-	if d.i < len(d.b) && d.b[d.i] == c {
-		d.i++
-		return true
-	}
-	return false
-}
-
-// str reads a string of printable ASCII without escapes.
-func (d *fastJSON) str() (string, bool) {
-	if !d.tok('"') {
-		return "", false
-	}
-	for start := d.i; d.i < len(d.b); d.i++ {
-		switch c := d.b[d.i]; {
-		case c == '"':
-			d.i++
-			return string(d.b[start : d.i-1]), true
-		case c < 0x20 || c > 0x7e || c == '\\':
-			return "", false
-		}
-	}
-	return "", false
-}
-
-// points reads an array of [lon, lat] pairs; [] is an empty, non-nil list
-// as encoding/json makes it.
-func (d *fastJSON) points() ([][]float64, bool) {
-	if !d.tok('[') {
-		return nil, false
-	}
-	flat := make([]float64, 0, 2*((len(d.b)-d.i)/24+1))
-	if !d.tok(']') {
-		for {
-			if !d.tok('[') {
-				return nil, false
-			}
-			lon, ok := d.num()
-			if !ok || !d.tok(',') {
-				return nil, false
-			}
-			lat, ok := d.num()
-			if !ok || !d.tok(']') {
-				return nil, false
-			}
-			flat = append(flat, lon, lat)
-			if d.tok(']') {
-				break
-			}
-			if !d.tok(',') {
-				return nil, false
-			}
-		}
-	}
-	pts := make([][]float64, len(flat)/2)
-	for i := range pts {
-		pts[i] = flat[2*i : 2*i+2 : 2*i+2]
-	}
-	return pts, true
-}
-
-// num reads a number by JSON's grammar and converts it as encoding/json
-// does (strconv.ParseFloat, 64 bits); out of range is not ok.
-func (d *fastJSON) num() (float64, bool) {
-	d.ws()
-	b, i := d.b, d.i
-	digits := func() bool {
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		return i > start
-	}
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	if i < len(b) && b[i] == '0' {
-		i++
-	} else if i >= len(b) || b[i] < '1' || b[i] > '9' || !digits() {
-		return 0, false
-	}
-	if i < len(b) && b[i] == '.' {
-		if i++; !digits() {
-			return 0, false
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		if i++; i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if !digits() {
-			return 0, false
-		}
-	}
-	f, err := strconv.ParseFloat(string(b[d.i:i]), 64)
-	if err != nil {
-		return 0, false
-	}
-	d.i = i
-	return f, true
-}
-
-// readBody reads a request body of at most limit bytes; a longer one is a
-// 400.
-func readBody(c echo.Context, limit int) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, int64(limit)+1))
-	if err != nil {
-		return nil, invalid("body", "could not be read: %v", err)
-	}
-	if len(body) > limit {
-		return nil, invalid("body", "larger than %d bytes", limit)
-	}
-	return body, nil
 }

@@ -67,7 +67,11 @@ func New(cfg Config) *Server {
 	if cfg.BodyLimit == "" {
 		cfg.BodyLimit = "64M"
 	}
+	if cfg.Calendar == nil {
+		cfg.Calendar = grid.DefaultCalendar()
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, echo: echo.New()}
+	s.views.cal = cfg.Calendar
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "citygrid_http_requests_total", Help: "HTTP requests by route and status.",
 	}, []string{"method", "route", "status"})
@@ -113,6 +117,25 @@ func New(cfg Config) *Server {
 	s.routesHeatmap(e)
 	s.routesHotspots(e)
 	return s
+}
+
+// snapshot is the grid snapshot in force; Unavailable before the first.
+func (s *Server) snapshot() (*locate.Snapshot, error) {
+	snap := s.cfg.Catalog.Current()
+	if snap == nil {
+		return nil, grid.Errorf(grid.Unavailable, "the grid snapshot is not loaded yet")
+	}
+	return snap, nil
+}
+
+// view is what the handlers that locate or assign use: the assignment
+// service of the snapshot in force, with its JSON fragments.
+func (s *Server) view() (*view, error) {
+	snap, err := s.snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return s.views.get(snap)
 }
 
 // Handler is the server's http.Handler.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/locate"
 	"github.com/labstack/echo/v4"
 )
 
@@ -17,10 +18,6 @@ const (
 	// around 10 MB: cells by week over a year fit, cells by day do not.
 	statsMaxPoints = 200_000
 )
-
-// statsZone is China Standard Time (Asia/Shanghai has kept UTC+8 since
-// 1991): series buckets are local days, weeks and months.
-var statsZone = time.FixedZone("CST", 8*3600)
 
 // routesStats registers the planner statistics routes.
 func (s *Server) routesStats(e *echo.Echo) {
@@ -101,7 +98,7 @@ func (s *Server) stats(c echo.Context) error {
 	if s.cfg.Stats == nil {
 		return grid.Errorf(grid.Unavailable, "statistics are not configured")
 	}
-	v, err := s.assigner()
+	snap, err := s.snapshot()
 	if err != nil {
 		return err
 	}
@@ -111,19 +108,19 @@ func (s *Server) stats(c echo.Context) error {
 	switch f.GroupBy {
 	case "":
 		f.GroupBy = "department"
-		groups = len(v.snap.Departments)
+		groups = len(snap.Departments)
 	case "department":
-		groups = len(v.snap.Departments)
+		groups = len(snap.Departments)
 	case "cell":
-		groups = len(v.snap.Cells)
+		groups = len(snap.Cells)
 	case "community":
-		groups = len(v.snap.Communities)
+		groups = len(snap.Communities)
 	case "town":
-		groups = len(v.snap.Towns)
+		groups = len(snap.Towns)
 	default:
 		return invalid("group_by", "%q: want cell, community, town or department", f.GroupBy)
 	}
-	if f.Categories, err = v.categoryFilter(q.Get("category"), q.Get("theme")); err != nil {
+	if f.Categories, err = categoryFilter(snap, q.Get("category"), q.Get("theme")); err != nil {
 		return err
 	}
 	switch f.Interval {
@@ -152,11 +149,11 @@ func (s *Server) stats(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := statsOut{GroupBy: f.GroupBy, Interval: f.Interval, From: f.From.In(statsZone), To: f.To.In(statsZone),
+	out := statsOut{GroupBy: f.GroupBy, Interval: f.Interval, From: f.From.In(grid.ChinaTime()), To: f.To.In(grid.ChinaTime()),
 		Groups: make([]statsGroup, 0, len(rows))}
 	for i := range rows {
 		r := &rows[i]
-		g := statsGroup{Code: r.Key, Name: statsName(v, f.GroupBy, r.Key), Total: r.Total, ByCategory: r.ByCategory,
+		g := statsGroup{Code: r.Key, Name: statsName(snap, f.GroupBy, r.Key), Total: r.Total, ByCategory: r.ByCategory,
 			DueToHandle: r.DueToHandle, Handled: r.Handled, HandledOnTime: r.HandledOnTime,
 			DueToClose: r.DueToClose, Closed: r.Closed, ClosedOnTime: r.ClosedOnTime,
 			Reworked: r.Reworked, Extended: r.Extended, Accurate: r.DueToHandle - r.Reworked,
@@ -169,7 +166,7 @@ func (s *Server) stats(c echo.Context) error {
 			g.ByCategory = map[string]int64{}
 		}
 		for _, p := range r.Series {
-			g.Series = append(g.Series, seriesPoint{Start: p.Start.In(statsZone), Count: p.Count})
+			g.Series = append(g.Series, seriesPoint{Start: p.Start.In(grid.ChinaTime()), Count: p.Count})
 		}
 		out.Groups = append(out.Groups, g)
 	}
@@ -181,14 +178,14 @@ func (s *Server) stats(c echo.Context) error {
 func statsWindow(from, to string, now time.Time) (f, t time.Time, err error) {
 	t = now
 	if to != "" {
-		if t, err = time.Parse(time.RFC3339, to); err != nil {
-			return f, t, invalid("to", "%q: want RFC 3339, e.g. 2026-06-01T00:00:00+08:00", to)
+		if t, err = parseTime("to", to); err != nil {
+			return f, t, err
 		}
 	}
 	f = t.Add(-statsDefaultWindow)
 	if from != "" {
-		if f, err = time.Parse(time.RFC3339, from); err != nil {
-			return f, t, invalid("from", "%q: want RFC 3339, e.g. 2026-05-01T00:00:00+08:00", from)
+		if f, err = parseTime("from", from); err != nil {
+			return f, t, err
 		}
 	}
 	if !f.Before(t) {
@@ -217,22 +214,22 @@ func statsBuckets(interval string, from, to time.Time) int {
 
 // statsName names a group from the current grid snapshot; "" for a code
 // it no longer has.
-func statsName(v *view, groupBy, code string) string {
+func statsName(snap *locate.Snapshot, groupBy, code string) string {
 	switch groupBy {
 	case "cell":
-		if c, ok := v.snap.CellByCode(code); ok {
+		if c, ok := snap.CellByCode(code); ok {
 			return c.Name
 		}
 	case "community":
-		if m := v.snap.Community(code); m != nil {
+		if m := snap.Community(code); m != nil {
 			return m.Name
 		}
 	case "town":
-		if t := v.snap.Town(code); t != nil {
+		if t := snap.Town(code); t != nil {
 			return t.Name
 		}
 	case "department":
-		if d, ok := v.res.Department(code); ok {
+		if d, ok := snap.Department(code); ok {
 			return d.Name
 		}
 	}

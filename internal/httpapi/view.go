@@ -2,35 +2,33 @@ package httpapi
 
 import (
 	"encoding/json"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
-	"github.com/citygrid/citygrid/internal/dispatch"
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/intake"
 	"github.com/citygrid/citygrid/internal/locate"
 )
 
-// view is what the HTTP layer derives once per grid snapshot: the rule
-// resolver over the snapshot's own rules, and JSON fragments of every cell
-// and department, so answering a lookup is copying bytes.
+// view is what the HTTP layer derives once per grid snapshot: the
+// assignment service over the snapshot's own rules, and JSON fragments of
+// every cell and department, so answering a lookup is copying bytes.
 type view struct {
 	snap      *locate.Snapshot
-	res       *dispatch.Resolver
+	assign    *intake.Assigner
 	placeJSON [][]byte          // per cell: "cell":{…},"community":{…},"town":{…},"grid_version":N
 	deptJSON  map[string][]byte // "department":{…}
 	ruleJSON  map[int64][]byte  // "rule":{… without the closing brace
 	maxItem   int               // the longest locate object appendResult writes
 }
 
-func newView(s *locate.Snapshot) (*view, error) {
-	res, err := dispatch.New(s.Rules, s.Departments, s.Categories)
+func newView(s *locate.Snapshot, cal *grid.Calendar) (*view, error) {
+	a, err := intake.New(s, cal)
 	if err != nil {
 		return nil, err
 	}
-	v := &view{snap: s, res: res, placeJSON: make([][]byte, len(s.Cells)),
+	v := &view{snap: s, assign: a, placeJSON: make([][]byte, len(s.Cells)),
 		deptJSON: map[string][]byte{}, ruleJSON: map[int64][]byte{}}
 	cn := func(b []byte, key, code, name string) []byte {
 		b = append(b, '"')
@@ -97,49 +95,10 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, q...)
 }
 
-// themeCategories lists the categories of a heatmap theme.
-func (v *view) themeCategories(theme string) []string {
-	var out []string
-	for _, c := range v.snap.Categories {
-		if c.Theme == theme {
-			out = append(out, c.Code)
-		}
-	}
-	return out
-}
-
-// categoryFilter reads the category (comma list) and theme parameters into
-// one category list: nil when neither is given; with both, the theme's
-// categories that were asked for (an empty, non-nil list matches nothing).
-func (v *view) categoryFilter(category, theme string) ([]string, error) {
-	var cats []string
-	if category != "" {
-		for _, k := range strings.Split(category, ",") {
-			if _, ok := v.res.Category(k); !ok {
-				return nil, invalid("category", "%q is not a known category", k)
-			}
-			cats = append(cats, k)
-		}
-	}
-	if theme != "" {
-		th := v.themeCategories(theme)
-		if len(th) == 0 {
-			return nil, invalid("theme", "%q: want parking, waterlogging or sanitation", theme)
-		}
-		if cats != nil {
-			th = slices.DeleteFunc(th, func(k string) bool { return !slices.Contains(cats, k) })
-			if th == nil {
-				th = []string{}
-			}
-		}
-		cats = th
-	}
-	return cats, nil
-}
-
 // views caches the view of the last few snapshots; lookups read an
 // immutable list without locking.
 type views struct {
+	cal  *grid.Calendar
 	list atomic.Pointer[[]*view]
 	mu   sync.Mutex
 }
@@ -163,7 +122,7 @@ func (vs *views) get(s *locate.Snapshot) (*view, error) {
 			}
 		}
 	}
-	v, err := newView(s)
+	v, err := newView(s, vs.cal)
 	if err != nil {
 		return nil, err
 	}
@@ -175,45 +134,12 @@ func (vs *views) get(s *locate.Snapshot) (*view, error) {
 	return v, nil
 }
 
-// resolve locates a WGS84 point and, with a category, finds its owner.
-// zones is scratch space reused by the caller; memo, when not nil, carries
-// decisions between the points of one batch (one category).
-func (v *view) resolve(lon, lat float64, category string, zones []dispatch.ZoneRef, memo cellDecisions) (cell int, d dispatch.Decision, hasDept bool, _ []dispatch.ZoneRef) {
-	p := [2]float64{lon, lat}
-	cell = v.snap.CellIndex(p)
-	if cell < 0 || category == "" {
-		return cell, d, false, zones
-	}
-	zones = zones[:0]
-	v.snap.ZonesAt(p, func(z *grid.Zone) { zones = append(zones, dispatch.ZoneRef{Code: z.Code, Kind: z.Kind}) })
-	if len(zones) == 0 && memo != nil {
-		if m, ok := memo[cell]; ok {
-			return cell, m.d, m.ok, zones
-		}
-	}
-	c := &v.snap.Cells[cell]
-	d, ok, _ := v.res.Resolve(category, dispatch.Place{Cell: c.Code, Community: c.CommunityCode, Town: c.TownCode, Zones: zones})
-	if len(zones) == 0 && memo != nil {
-		memo[cell] = cellDecision{d, ok}
-	}
-	return cell, d, ok, zones
-}
-
-// cellDecisions memoizes, within one batch, the owner of the points of a
-// cell that lie in no zone: Resolve depends only on the category and the
-// place, and a place without zones is its cell's (cell, community, town).
-type cellDecisions map[int]cellDecision
-
-type cellDecision struct {
-	d  dispatch.Decision
-	ok bool
-}
-
 // appendResult writes one locate object.
-func (v *view) appendResult(b []byte, cell int, d dispatch.Decision, hasDept bool) []byte {
+func (v *view) appendResult(b []byte, cell int, o intake.Owner) []byte {
 	b = append(b, '{')
 	b = append(b, v.placeJSON[cell]...)
-	if hasDept {
+	if o.OK {
+		d := o.Decision
 		b = append(b, ',')
 		b = append(b, v.deptJSON[d.Department.Code]...)
 		b = append(b, ',')

@@ -29,6 +29,8 @@ type Snapshot struct {
 	Rules       []grid.Rule
 	Departments []grid.Department
 	Categories  []grid.Category
+	categories  map[string]*grid.Category
+	departments map[string]*grid.Department
 	communities map[string]*grid.Community
 	towns       map[string]*grid.Town
 	Zones       []grid.Zone
@@ -64,11 +66,19 @@ func Build(m *grid.Model) (*Snapshot, error) {
 		Rules:       c.Rules,
 		Departments: c.Departments,
 		Categories:  c.Categories,
+		categories:  make(map[string]*grid.Category, len(c.Categories)),
+		departments: make(map[string]*grid.Department, len(c.Departments)),
 		communities: make(map[string]*grid.Community, len(c.Communities)),
 		towns:       make(map[string]*grid.Town, len(c.Towns)),
 		cellIndex:   make(map[string]int32, len(c.Cells)),
 	}
 	sort.Slice(s.Cells, func(i, j int) bool { return s.Cells[i].Code < s.Cells[j].Code })
+	for i := range s.Categories {
+		s.categories[s.Categories[i].Code] = &s.Categories[i]
+	}
+	for i := range s.Departments {
+		s.departments[s.Departments[i].Code] = &s.Departments[i]
+	}
 	for i := range c.Towns {
 		t := c.Towns[i]
 		s.towns[t.Code] = &t
@@ -156,6 +166,30 @@ func (s *Snapshot) Community(code string) *grid.Community { return s.communities
 
 // Town returns a town of this snapshot.
 func (s *Snapshot) Town(code string) *grid.Town { return s.towns[code] }
+
+// Category returns a category known to this snapshot's reference data.
+func (s *Snapshot) Category(code string) (*grid.Category, bool) {
+	c, ok := s.categories[code]
+	return c, ok
+}
+
+// Department returns a department known to this snapshot's reference data.
+func (s *Snapshot) Department(code string) (*grid.Department, bool) {
+	d, ok := s.departments[code]
+	return d, ok
+}
+
+// ThemeCategories lists the category codes of a heatmap theme, in the
+// order of the reference data; nil for an unknown theme.
+func (s *Snapshot) ThemeCategories(theme string) []string {
+	var out []string
+	for _, c := range s.Categories {
+		if c.Theme == theme {
+			out = append(out, c.Code)
+		}
+	}
+	return out
+}
 
 // Index holds the current snapshot; readers never block and see either the
 // old or the new snapshot whole.
