@@ -799,7 +799,7 @@ func TestSynthStructure(t *testing.T) {
 	if bad > 0 || outside > 0 {
 		t.Fatalf("%d incidents with a bad category, time or description; %d points outside the city", bad, outside)
 	}
-	for _, src := range []string{SourceCollector, SourceCamera, SourceHotline, SourceApp} {
+	for _, src := range []string{grid.SourceCollector, grid.SourceCamera, grid.SourceHotline, grid.SourceApp} {
 		if sources[src] == 0 {
 			t.Errorf("no incidents from %s", src)
 		}

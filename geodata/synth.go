@@ -21,14 +21,6 @@ type SynthIncident struct {
 	Description string
 }
 
-// Incident sources.
-const (
-	SourceCollector = "collector"
-	SourceCamera    = "camera"
-	SourceHotline   = "hotline"
-	SourceApp       = "app"
-)
-
 // SynthIncidents generates n synthetic incidents over the 12 months before
 // end and hands each to emit, stopping at emit's first error (returned as
 // is). The history has structure a planner would recognise: illegal parking
@@ -89,7 +81,7 @@ const (
 	nKinds
 )
 
-var sources = [4]string{SourceCollector, SourceCamera, SourceHotline, SourceApp}
+var sources = [4]string{grid.SourceCollector, grid.SourceCamera, grid.SourceHotline, grid.SourceApp}
 
 type catDef struct {
 	code   string
@@ -333,7 +325,7 @@ func newSynth(city *grid.City, a *Anchors, end time.Time, seed int64) (*synth, e
 	}
 
 	// Days of the window, in China Standard Time.
-	s.loc = time.FixedZone("CST", 8*3600)
+	s.loc = grid.ChinaTime()
 	e := end.In(s.loc)
 	start := e.AddDate(-1, 0, 0)
 	s.from, s.to = start.Unix(), e.Unix()

@@ -52,13 +52,19 @@ type service struct {
 // made before it is ready wait in the listener's backlog.
 func startService(t *testing.T, dataDir string) *service {
 	t.Helper()
+	return startServiceLog(t, dataDir, slog.New(slog.DiscardHandler))
+}
+
+// startServiceLog is startService with the service's log going to log.
+func startServiceLog(t *testing.T, dataDir string, log *slog.Logger) *service {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &service{url: "http://" + ln.Addr().String(), done: make(chan error, 1), stop: cancel}
-	go func() { s.done <- serve(ctx, ln, serveOptions{DataDir: dataDir}, slog.New(slog.DiscardHandler)) }()
+	go func() { s.done <- serve(ctx, ln, serveOptions{DataDir: dataDir}, log) }()
 	t.Cleanup(func() { s.shutdown(t) })
 	return s
 }

@@ -37,9 +37,13 @@ func ParseDate(s string) (Date, error) {
 	return Date{t.Year(), t.Month(), t.Day()}, nil
 }
 
-// ChinaTime is China Standard Time (UTC+8, no daylight saving): the zone of
-// working calendars, rollup days and statistics.
-func ChinaTime() *time.Location { return time.FixedZone("CST", 8*3600) }
+// ChinaOffset is China Standard Time's offset from UTC in seconds: UTC+8,
+// with no daylight saving (Asia/Shanghai has kept it since 1991).
+const ChinaOffset = 8 * 3600
+
+// ChinaTime is China Standard Time: the zone of working calendars, rollup
+// days, statistics and every local day or hour the service speaks of.
+func ChinaTime() *time.Location { return time.FixedZone("CST", ChinaOffset) }
 
 // DefaultCalendar works 08:30–12:00 and 13:30–17:30 China time, Monday to Friday.
 func DefaultCalendar() *Calendar {

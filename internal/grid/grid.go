@@ -234,5 +234,17 @@ type Event struct {
 	Note       string
 }
 
-// Sources of reports.
-func Sources() []string { return []string{"collector", "camera", "hotline", "app", "sensor", "other"} }
+// Sources of reports: who or what reported a problem.
+const (
+	SourceCollector = "collector" // a patrol collector (采集员)
+	SourceCamera    = "camera"    // video analysis
+	SourceHotline   = "hotline"   // the 12345 hotline
+	SourceApp       = "app"       // a citizens' app (城管通, Open311 clients)
+	SourceSensor    = "sensor"    // an IoT sensor (water level, bin fill)
+	SourceOther     = "other"
+)
+
+// Sources lists every source; the incident table's CHECK holds the same.
+func Sources() []string {
+	return []string{SourceCollector, SourceCamera, SourceHotline, SourceApp, SourceSensor, SourceOther}
+}

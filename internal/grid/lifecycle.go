@@ -152,11 +152,12 @@ func Apply(c *Case, action string, now time.Time, cal *Calendar) error {
 	return nil
 }
 
-// Open reports whether a state still needs work (the supervision queue).
-func Open(status string) bool {
-	switch status {
-	case StatusCollected, StatusRegistered, StatusDispatched, StatusHandled, StatusParked:
-		return true
-	}
-	return false
+// OpenStatuses lists the states that still need work: the supervision
+// queue. The partial index incident_open (migration 003) and the queries
+// that use it spell the same list, in this order.
+func OpenStatuses() []string {
+	return []string{StatusCollected, StatusRegistered, StatusDispatched, StatusHandled, StatusParked}
 }
+
+// Open reports whether a state still needs work.
+func Open(status string) bool { return slices.Contains(OpenStatuses(), status) }

@@ -69,8 +69,14 @@ func problemType(status int) string {
 	return "about:blank"
 }
 
-// errorHandler turns every error into problem+json. Internal errors are
-// logged with the request id; the client sees no internals.
+// retryAfter is what a 503 asks the client to wait, in seconds: the
+// database is back within seconds after a restart, and a busy service
+// sheds load for about as long.
+const retryAfter = "2"
+
+// errorHandler turns every error into problem+json. Every 5xx is logged
+// once, with its cause and the request id; the client sees no internals. A
+// 503 carries Retry-After.
 func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
@@ -79,15 +85,13 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	var he *echo.HTTPError
 	var ge *grid.Error
 	switch {
-	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		// The client hung up or the request ran out of time: nothing to
-		// log as a failure of ours.
-		p.Status = http.StatusServiceUnavailable
-		p.Detail = "the request was cancelled or timed out"
 	case errors.As(err, &ge):
 		p.Status = statusOf(ge.Kind)
 		p.Detail = ge.Message
 		p.Errors = ge.Details
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		p.Status = http.StatusServiceUnavailable
+		p.Detail = "the request was cancelled or timed out"
 	case errors.As(err, &he):
 		p.Status = he.Code
 		if m, ok := he.Message.(string); ok {
@@ -101,10 +105,23 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	default:
 		p.Status = http.StatusInternalServerError
 	}
-	if p.Status >= 500 && p.Status != http.StatusServiceUnavailable {
-		s.log.Error("request failed", slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
-			slog.String("path", c.Request().URL.Path), slog.Any("err", err))
-		p.Detail = "internal error; the request id is in the X-Request-Id header"
+	if p.Status >= 500 {
+		attrs := []any{slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+			slog.String("method", c.Request().Method), slog.String("path", c.Request().URL.Path),
+			slog.Int("status", p.Status), slog.Any("err", err)}
+		switch {
+		case errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil:
+			// The client hung up: nothing failed on our side.
+			s.log.Info("request cancelled by the client", attrs...)
+		case p.Status == http.StatusServiceUnavailable:
+			s.log.Warn("request refused: unavailable", attrs...)
+		default:
+			s.log.Error("request failed", attrs...)
+			p.Detail = "internal error; the request id is in the X-Request-Id header"
+		}
+	}
+	if p.Status == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", retryAfter)
 	}
 	p.Type = problemType(p.Status)
 	p.Title = http.StatusText(p.Status)

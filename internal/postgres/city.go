@@ -228,12 +228,8 @@ func versionName(v int64) string {
 	return strconv.FormatInt(v, 10)
 }
 
-func (db *DB) classify(err error) error {
-	if isUnavailable(err) {
-		return &grid.Error{Kind: grid.Unavailable, Message: "database unavailable"}
-	}
-	return err
-}
+// classify is the package's classify, for the store methods that call it.
+func (db *DB) classify(err error) error { return classify(err) }
 
 func scanMulti(b []byte) (orb.MultiPolygon, error) {
 	g, err := wkb.Unmarshal(b)
@@ -283,6 +279,16 @@ func (db *DB) Model(ctx context.Context, version int64) (m *grid.Model, err erro
 	return m, nil
 }
 
+// into collects rows with scan into *dst.
+func into[T any](dst *[]T, scan func(r pgx.CollectableRow) (T, error)) func(pgx.Rows) error {
+	return func(rows pgx.Rows) (err error) {
+		*dst, err = pgx.CollectRows(rows, scan)
+		return err
+	}
+}
+
+// readModel reads one grid version and the reference data into c, one
+// query per table, every error returned.
 func readModel(ctx context.Context, tx pgx.Tx, id int64, c *grid.City) error {
 	var g []byte
 	err := tx.QueryRow(ctx, `SELECT code, name, synthetic, ST_AsBinary(geom) FROM city WHERE version_id = $1`, id).Scan(&c.Code, &c.Name, &c.Synthetic, &g)
@@ -294,70 +300,58 @@ func readModel(ctx context.Context, tx pgx.Tx, id int64, c *grid.City) error {
 			return err
 		}
 	}
-	rows, _ := tx.Query(ctx, `SELECT code, name, kind, ST_AsBinary(geom) FROM town WHERE version_id = $1 ORDER BY code`, id)
-	c.Towns, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (t grid.Town, err error) {
+	// geom scans a polygon column, the last of the row, after the others.
+	geom := func(r pgx.CollectableRow, dst *orb.MultiPolygon, cols ...any) error {
 		var g []byte
-		if err = r.Scan(&t.Code, &t.Name, &t.Kind, &g); err == nil {
-			t.Geometry, err = scanMulti(g)
+		if err := r.Scan(append(cols, &g)...); err != nil {
+			return err
 		}
-		return t, err
-	})
-	if err != nil {
+		var err error
+		*dst, err = scanMulti(g)
 		return err
 	}
-	rows, _ = tx.Query(ctx, `SELECT code, name, town_code, ST_AsBinary(geom) FROM community WHERE version_id = $1 ORDER BY code`, id)
-	c.Communities, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (m grid.Community, err error) {
-		var g []byte
-		if err = r.Scan(&m.Code, &m.Name, &m.TownCode, &g); err == nil {
-			m.Geometry, err = scanMulti(g)
+	version := []any{id}
+	for _, q := range []struct {
+		sql     string
+		args    []any
+		collect func(pgx.Rows) error
+	}{
+		{`SELECT code, name, kind, ST_AsBinary(geom) FROM town WHERE version_id = $1 ORDER BY code`, version,
+			into(&c.Towns, func(r pgx.CollectableRow) (t grid.Town, err error) {
+				return t, geom(r, &t.Geometry, &t.Code, &t.Name, &t.Kind)
+			})},
+		{`SELECT code, name, town_code, ST_AsBinary(geom) FROM community WHERE version_id = $1 ORDER BY code`, version,
+			into(&c.Communities, func(r pgx.CollectableRow) (m grid.Community, err error) {
+				return m, geom(r, &m.Geometry, &m.Code, &m.Name, &m.TownCode)
+			})},
+		{`SELECT code, name, community_code, town_code, ST_AsBinary(geom) FROM cell WHERE version_id = $1 ORDER BY code`, version,
+			into(&c.Cells, func(r pgx.CollectableRow) (x grid.Cell, err error) {
+				return x, geom(r, &x.Geometry, &x.Code, &x.Name, &x.CommunityCode, &x.TownCode)
+			})},
+		{`SELECT code, name, kind, ST_AsBinary(geom) FROM zone WHERE version_id = $1 ORDER BY code`, version,
+			into(&c.Zones, func(r pgx.CollectableRow) (z grid.Zone, err error) {
+				return z, geom(r, &z.Geometry, &z.Code, &z.Name, &z.Kind)
+			})},
+		{`SELECT code, name, kind, coalesce(town_code, '') FROM department ORDER BY code`, nil,
+			into(&c.Departments, func(r pgx.CollectableRow) (d grid.Department, err error) {
+				return d, r.Scan(&d.Code, &d.Name, &d.Kind, &d.TownCode)
+			})},
+		{`SELECT code, name, major_name, time_limit, unit, theme FROM category ORDER BY code`, nil,
+			into(&c.Categories, func(r pgx.CollectableRow) (k grid.Category, err error) {
+				return k, r.Scan(&k.Code, &k.Name, &k.MajorName, &k.Limit, &k.Unit, &k.Theme)
+			})},
+		{`SELECT id, pattern, scope, scope_code, department_code, priority, fallback, note FROM responsibility_rule ORDER BY id`, nil,
+			into(&c.Rules, func(r pgx.CollectableRow) (x grid.Rule, err error) {
+				return x, r.Scan(&x.ID, &x.Pattern, &x.Scope, &x.ScopeCode, &x.Department, &x.Priority, &x.Fallback, &x.Note)
+			})},
+	} {
+		rows, err := tx.Query(ctx, q.sql, q.args...)
+		if err != nil {
+			return err
 		}
-		return m, err
-	})
-	if err != nil {
-		return err
-	}
-	rows, _ = tx.Query(ctx, `SELECT code, name, community_code, town_code, ST_AsBinary(geom) FROM cell WHERE version_id = $1 ORDER BY code`, id)
-	c.Cells, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (x grid.Cell, err error) {
-		var g []byte
-		if err = r.Scan(&x.Code, &x.Name, &x.CommunityCode, &x.TownCode, &g); err == nil {
-			x.Geometry, err = scanMulti(g)
+		if err := q.collect(rows); err != nil {
+			return err
 		}
-		return x, err
-	})
-	if err != nil {
-		return err
 	}
-	rows, _ = tx.Query(ctx, `SELECT code, name, kind, ST_AsBinary(geom) FROM zone WHERE version_id = $1 ORDER BY code`, id)
-	c.Zones, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (z grid.Zone, err error) {
-		var g []byte
-		if err = r.Scan(&z.Code, &z.Name, &z.Kind, &g); err == nil {
-			z.Geometry, err = scanMulti(g)
-		}
-		return z, err
-	})
-	if err != nil {
-		return err
-	}
-	rows, _ = tx.Query(ctx, `SELECT code, name, kind, coalesce(town_code, '') FROM department ORDER BY code`)
-	c.Departments, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (d grid.Department, err error) {
-		err = r.Scan(&d.Code, &d.Name, &d.Kind, &d.TownCode)
-		return d, err
-	})
-	if err != nil {
-		return err
-	}
-	rows, _ = tx.Query(ctx, `SELECT code, name, major_name, time_limit, unit, theme FROM category ORDER BY code`)
-	c.Categories, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (k grid.Category, err error) {
-		err = r.Scan(&k.Code, &k.Name, &k.MajorName, &k.Limit, &k.Unit, &k.Theme)
-		return k, err
-	})
-	if err != nil {
-		return err
-	}
-	rows, _ = tx.Query(ctx, `SELECT id, pattern, scope, scope_code, department_code, priority, fallback, note FROM responsibility_rule ORDER BY id`)
-	c.Rules, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (x grid.Rule, err error) {
-		err = r.Scan(&x.ID, &x.Pattern, &x.Scope, &x.ScopeCode, &x.Department, &x.Priority, &x.Fallback, &x.Note)
-		return x, err
-	})
-	return err
+	return nil
 }

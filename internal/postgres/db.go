@@ -7,6 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
 
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/migrations"
@@ -59,7 +62,7 @@ func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 // Ping reports whether the database answers.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.pool.Ping(ctx); err != nil {
-		return &grid.Error{Kind: grid.Unavailable, Message: "database unreachable"}
+		return grid.Wrap(grid.Unavailable, err, "database unreachable")
 	}
 	return nil
 }
@@ -88,25 +91,47 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
 	return m.Migrate(ctx)
 }
 
-// wrap gives an error its context, keeping domain errors' kinds.
+// wrap gives an error its context at the top of a store method (defer
+// wrap(&err, …)). The chain is kept: a domain error keeps its kind, and a
+// connection-level failure becomes Unavailable with the driver's error as
+// its cause.
 func wrap(errp *error, format string, args ...any) {
 	if *errp == nil {
 		return
 	}
-	var ge *grid.Error
-	if errors.As(*errp, &ge) {
-		return
-	}
-	*errp = fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), *errp)
+	*errp = fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), classify(*errp))
 }
 
-// isUnavailable reports connection-level failures, which callers see as 503.
+// classify turns connection-level failures into Unavailable errors that
+// keep the driver's error as their cause; other errors pass unchanged.
+func classify(err error) error {
+	var ge *grid.Error
+	if err == nil || errors.As(err, &ge) || !isUnavailable(err) {
+		return err
+	}
+	return grid.Wrap(grid.Unavailable, err, "database unavailable")
+}
+
+// isUnavailable reports connection-level failures, which callers see as
+// 503: the server refusing or dropping connections (class 08), shutting
+// down or out of resources (57, 53), a connection that could not be made
+// (no socket, refused, reset), or a deadline.
 func isUnavailable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		return pgErr.Code[:2] == "08" || pgErr.Code[:2] == "57"
+		c := pgErr.Code[:2]
+		return c == "08" || c == "57" || c == "53"
 	}
-	return pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded)
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &connErr), errors.As(err, &netErr),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, context.DeadlineExceeded):
+		return true
+	}
+	return pgconn.SafeToRetry(err) || pgconn.Timeout(err)
 }
 
 func notFound(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

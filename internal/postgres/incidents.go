@@ -431,7 +431,7 @@ func (db *DB) FindIncidents(ctx context.Context, f grid.IncidentFilter) (out []g
 	}
 	if f.Overdue {
 		add("deadline < $?", time.Now())
-		where = append(where, "status IN ('collected', 'registered', 'dispatched', 'handled', 'parked')")
+		where = append(where, openStatusSQL())
 	}
 	if f.After > 0 {
 		add("id < $?", f.After)
@@ -518,7 +518,7 @@ func (db *DB) FlagOverdue(ctx context.Context, now time.Time) (ids []int64, err 
 			rows, err := tx.Query(ctx, `
 				WITH pick AS (
 					SELECT id, occurred_at FROM incident
-					WHERE status IN ('collected', 'registered', 'dispatched', 'handled', 'parked')
+					WHERE `+openStatusSQL()+`
 					  AND deadline < $1 AND NOT supervised
 					LIMIT $2 FOR UPDATE SKIP LOCKED
 				), due AS (

@@ -50,7 +50,7 @@ GROUP BY 1, 2, 3`
 // Stats counts the incidents of a window per cell, community, town or
 // department, with the evaluation counters of each group (see
 // statsCounters for their definitions) and, with an interval, a series of
-// counts per local (Asia/Shanghai) day, ISO week or month. Groups come by
+// counts per local (China time) day, ISO week or month. Groups come by
 // total, largest first, then by code; f.Top keeps the first ones. Series
 // are dense: every bucket meeting the window, zeros included; the first
 // and last may be cut by the window. Every query reads one snapshot, so
@@ -154,10 +154,10 @@ func (db *DB) Stats(ctx context.Context, f grid.StatsFilter) (out []grid.StatsRo
 // bucket; when only some groups were kept, only theirs are counted.
 func (db *DB) statsSeries(ctx context.Context, tx pgx.Tx, key, interval string, where []string, args []any, onlyKept bool, out []grid.StatsRow) error {
 	// The buckets meeting [from, to): the local days, ISO weeks or months
-	// of date_trunc(interval, occurred_at AT TIME ZONE 'Asia/Shanghai').
-	rows, err := tx.Query(ctx, `SELECT b AT TIME ZONE 'Asia/Shanghai' FROM generate_series(
-			date_trunc($1, $2::timestamptz AT TIME ZONE 'Asia/Shanghai'),
-			$3::timestamptz AT TIME ZONE 'Asia/Shanghai' - interval '1 microsecond',
+	// of date_trunc(interval, local occurred_at).
+	rows, err := tx.Query(ctx, `SELECT b AT TIME ZONE `+chinaTime+` FROM generate_series(
+			date_trunc($1, $2::timestamptz AT TIME ZONE `+chinaTime+`),
+			$3::timestamptz AT TIME ZONE `+chinaTime+` - interval '1 microsecond',
 			('1 ' || $1)::interval) AS b`, interval, args[0], args[1])
 	if err != nil {
 		return db.classify(err)
