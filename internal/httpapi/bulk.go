@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/httpapi/param"
 	"github.com/citygrid/citygrid/internal/intake"
 	"github.com/labstack/echo/v4"
 )
@@ -61,7 +62,7 @@ func (s *Server) bulkIncidents(c echo.Context) error {
 		return err
 	}
 	if len(res.IDs)+len(res.Duplicates) == 0 {
-		return invalid("body", "no incidents: want one JSON object per line")
+		return param.Invalid("body", "no incidents: want one JSON object per line")
 	}
 	return c.JSON(http.StatusCreated, bulkOut{Created: len(res.IDs), Duplicates: len(res.Duplicates), IDs: res.IDs})
 }
@@ -80,13 +81,13 @@ func splitLines(body []byte) ([]bulkLine, error) {
 		line, rest, _ := bytes.Cut(body, []byte{'\n'})
 		body = rest
 		if len(line) > maxLineBytes {
-			return nil, invalid("body", "line %d is longer than %d bytes", n, maxLineBytes)
+			return nil, param.Invalid("body", "line %d is longer than %d bytes", n, maxLineBytes)
 		}
 		if line = bytes.TrimSpace(line); len(line) == 0 {
 			continue
 		}
 		if len(lines) == MaxBulkLines {
-			return nil, invalid("body", "more than %d lines: split the batch", MaxBulkLines)
+			return nil, param.Invalid("body", "more than %d lines: split the batch", MaxBulkLines)
 		}
 		lines = append(lines, bulkLine{n, line})
 	}

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"testing"
+
+	"github.com/citygrid/citygrid/internal/httpapi/param"
 )
 
 func sameIncidentIn(a, b incidentIn) bool {
@@ -52,7 +54,7 @@ func checkIncidentDecoder(t *testing.T, b []byte) {
 		return
 	}
 	var std incidentIn
-	if err := decodeStrict(b, &std, "not valid JSON"); err != nil {
+	if err := param.DecodeStrict(b, &std, "not valid JSON"); err != nil {
 		t.Fatalf("%q: the fast path accepted what encoding/json refuses: %v", b, err)
 	}
 	if !sameIncidentIn(d.in, std) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/citygrid/citygrid/internal/coord"
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/httpapi/param"
 	"github.com/labstack/echo/v4"
 )
 
@@ -84,7 +85,7 @@ type facilityCollection struct {
 func parseKind(c echo.Context) (string, error) {
 	kind := c.QueryParam("kind")
 	if kind != "" && !slices.Contains(grid.FacilityKinds(), kind) {
-		return "", invalid("kind", "%q: want one of %s", kind, strings.Join(grid.FacilityKinds(), ", "))
+		return "", param.Invalid("kind", "%q: want one of %s", kind, strings.Join(grid.FacilityKinds(), ", "))
 	}
 	return kind, nil
 }
@@ -115,9 +116,9 @@ func (s *Server) listFacilities(c echo.Context) error {
 	}
 	after := c.QueryParam("after")
 	if after != "" && !afterRe.MatchString(after) {
-		return invalid("after", "%q is not a facility code", after)
+		return param.Invalid("after", "%q is not a facility code", after)
 	}
-	bbox, err := parseBBox(c.QueryParam("bbox"))
+	bbox, err := param.BBox(c.QueryParam("bbox"))
 	if err != nil {
 		return err
 	}
@@ -127,7 +128,7 @@ func (s *Server) listFacilities(c echo.Context) error {
 	}
 	filter := grid.FacilityFilter{Kind: kind, Limit: limit + 1, After: after}
 	if bbox != nil {
-		env := wgs84Envelope(out.crs, *bbox)
+		env := param.WGS84Envelope(out.crs, *bbox)
 		filter.BBox = &env
 	}
 	fs, err := store.Facilities(c.Request().Context(), filter)
@@ -176,7 +177,7 @@ func (s *Server) nearestFacilities(c echo.Context) error {
 	if v := c.QueryParam("max_m"); v != "" {
 		maxM, err = strconv.ParseFloat(v, 64)
 		if err != nil || !(maxM > 0 && maxM <= maxNearestMeters) {
-			return invalid("max_m", "%q: want metres, more than 0 and at most %d", v, maxNearestMeters)
+			return param.Invalid("max_m", "%q: want metres, more than 0 and at most %d", v, maxNearestMeters)
 		}
 	}
 	store, err := s.facilityStore()

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/citygrid/citygrid/internal/httpapi/param"
 	"github.com/citygrid/citygrid/internal/intake"
 )
 
@@ -206,7 +207,7 @@ func (d *incidentDecoder) report(b []byte) (intake.Report, error) {
 	d.in = incidentIn{}
 	if !d.fast(b) {
 		d.in = incidentIn{}
-		if err := decodeStrict(b, &d.in, "not valid JSON"); err != nil {
+		if err := param.DecodeStrict(b, &d.in, "not valid JSON"); err != nil {
 			return intake.Report{}, err
 		}
 	}

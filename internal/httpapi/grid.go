@@ -7,6 +7,7 @@ import (
 
 	"github.com/citygrid/citygrid/internal/coord"
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/httpapi/param"
 	"github.com/labstack/echo/v4"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
@@ -56,9 +57,9 @@ type cellDTO struct {
 func (s *Server) gridCell(c echo.Context) error {
 	code := c.Param("code")
 	if !grid.ValidCellCode(code) {
-		return invalid("code", "%q is not a cell code: want 15 digits (or 14)", code)
+		return param.Invalid("code", "%q is not a cell code: want 15 digits (or 14)", code)
 	}
-	crs, err := parseCRS(c.QueryParam("crs"))
+	crs, err := param.CRS(c.QueryParam("crs"))
 	if err != nil {
 		return err
 	}
@@ -66,7 +67,7 @@ func (s *Server) gridCell(c echo.Context) error {
 	if v := c.QueryParam("version"); v != "" {
 		version, err = strconv.ParseInt(v, 10, 64)
 		if err != nil || version <= 0 {
-			return invalid("version", "%q is not a grid version id", v)
+			return param.Invalid("version", "%q is not a grid version id", v)
 		}
 	}
 	cell, err := s.cfg.Store.Cell(c.Request().Context(), version, code)

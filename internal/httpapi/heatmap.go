@@ -9,6 +9,7 @@ import (
 
 	"github.com/citygrid/citygrid/internal/coord"
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/httpapi/param"
 	"github.com/labstack/echo/v4"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/encoding/mvt"
@@ -33,24 +34,24 @@ func (s *Server) heatParams(c echo.Context, defRes int) (grid.HeatQuery, error) 
 	theme, cat := c.QueryParam("theme"), c.QueryParam("category")
 	switch {
 	case theme != "" && cat != "":
-		return q, invalid("theme", "give theme or category, not both")
+		return q, param.Invalid("theme", "give theme or category, not both")
 	case theme != "":
 		if q.Categories = snap.ThemeCategories(theme); len(q.Categories) == 0 {
-			return q, invalid("theme", "%q: want parking, waterlogging or sanitation", theme)
+			return q, param.Invalid("theme", "%q: want parking, waterlogging or sanitation", theme)
 		}
 	case cat != "":
 		for _, k := range strings.Split(cat, ",") {
 			if _, ok := snap.Category(k); !ok {
-				return q, invalid("category", "%q is not a known category", k)
+				return q, param.Invalid("category", "%q is not a known category", k)
 			}
 			q.Categories = append(q.Categories, k)
 		}
 	default:
-		return q, invalid("theme", "required: a theme (parking, waterlogging, sanitation) or a category")
+		return q, param.Invalid("theme", "required: a theme (parking, waterlogging, sanitation) or a category")
 	}
 	if r := c.QueryParam("res"); r != "" {
 		if q.Res, err = strconv.Atoi(r); err != nil || q.Res < 5 || q.Res > 10 {
-			return q, invalid("res", "%q: want an H3 resolution 5…10", r)
+			return q, param.Invalid("res", "%q: want an H3 resolution 5…10", r)
 		}
 	}
 	now := time.Now()
@@ -61,7 +62,7 @@ func (s *Server) heatParams(c echo.Context, defRes int) (grid.HeatQuery, error) 
 		dst  *time.Time
 	}{{"from", &q.From}, {"to", &q.To}} {
 		if t := c.QueryParam(p.name); t != "" {
-			if *p.dst, err = parseTime(p.name, t); err != nil {
+			if *p.dst, err = param.Time(p.name, t); err != nil {
 				return q, err
 			}
 		}
@@ -72,15 +73,15 @@ func (s *Server) heatParams(c echo.Context, defRes int) (grid.HeatQuery, error) 
 		q.To = t.Add(time.Hour)
 	}
 	if !q.From.Before(q.To) {
-		return q, invalid("from", "must be before to")
+		return q, param.Invalid("from", "must be before to")
 	}
 	if q.To.Sub(q.From) > 3*366*24*time.Hour {
-		return q, invalid("from", "the window is longer than 3 years")
+		return q, param.Invalid("from", "the window is longer than 3 years")
 	}
-	if q.Hours, err = parseHours(c.QueryParam("hours")); err != nil {
+	if q.Hours, err = param.Hours(c.QueryParam("hours")); err != nil {
 		return q, err
 	}
-	if q.Weekdays, err = parseWeekdays(c.QueryParam("weekdays")); err != nil {
+	if q.Weekdays, err = param.Weekdays(c.QueryParam("weekdays")); err != nil {
 		return q, err
 	}
 	return q, nil
@@ -130,11 +131,11 @@ func (s *Server) heatmap(c echo.Context) error {
 	crs := out.crs
 	var bbox *[4]float64
 	if bb := c.QueryParam("bbox"); bb != "" {
-		in, err := parseBBox(bb)
+		in, err := param.BBox(bb)
 		if err != nil {
 			return err
 		}
-		b := wgs84Envelope(crs, *in)
+		b := param.WGS84Envelope(crs, *in)
 		bbox = &b
 	}
 	cells, minCount, err := s.heatCells(c, q)

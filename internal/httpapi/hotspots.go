@@ -8,6 +8,7 @@ import (
 
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/hexbin"
+	"github.com/citygrid/citygrid/internal/httpapi/param"
 	"github.com/labstack/echo/v4"
 	"github.com/uber/h3-go/v4"
 )
@@ -30,7 +31,7 @@ func hotspotParams(c echo.Context) (k int, err error) {
 	k = 1
 	if v := c.QueryParam("k"); v != "" {
 		if k, err = strconv.Atoi(v); err != nil || k < 1 || k > 3 {
-			return 0, invalid("k", "%q: want 1…3 rings of neighbours", v)
+			return 0, param.Invalid("k", "%q: want 1…3 rings of neighbours", v)
 		}
 	}
 	return k, nil
@@ -117,7 +118,7 @@ func (s *Server) emerging(c echo.Context) error {
 		step = "month"
 	}
 	if step != "week" && step != "month" {
-		return invalid("step", "%q: want week or month", step)
+		return param.Invalid("step", "%q: want week or month", step)
 	}
 	if c.QueryParam("from") == "" {
 		q.From = q.To.AddDate(-1, 0, 0)
@@ -132,7 +133,7 @@ func (s *Server) emerging(c echo.Context) error {
 		}
 	}
 	if len(bounds) < 4 || len(bounds) > 160 {
-		return invalid("from", "%d %ss between from and to: want 4…160 time steps", len(bounds), step)
+		return param.Invalid("from", "%d %ss between from and to: want 4…160 time steps", len(bounds), step)
 	}
 	if s.cfg.Heatmaps == nil {
 		return grid.Errorf(grid.Unavailable, "heatmaps are not configured")

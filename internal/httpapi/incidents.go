@@ -11,6 +11,7 @@ import (
 
 	"github.com/citygrid/citygrid/internal/coord"
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/httpapi/param"
 	"github.com/citygrid/citygrid/internal/intake"
 	"github.com/labstack/echo/v4"
 	"github.com/paulmach/orb"
@@ -50,22 +51,22 @@ type incidentIn struct {
 func (in *incidentIn) report() (intake.Report, error) {
 	var r intake.Report
 	if in.Lon == nil {
-		return r, invalid("lon", "required")
+		return r, param.Invalid("lon", "required")
 	}
 	if in.Lat == nil {
-		return r, invalid("lat", "required")
+		return r, param.Invalid("lat", "required")
 	}
-	if err := checkPoint("lon/lat", *in.Lon, *in.Lat); err != nil {
+	if err := param.CheckPoint("lon/lat", *in.Lon, *in.Lat); err != nil {
 		return r, err
 	}
-	crs, err := parseCRS(in.CRS)
+	crs, err := param.CRS(in.CRS)
 	if err != nil {
 		return r, err
 	}
 	if in.OccurredAt == "" {
-		return r, invalid("occurred_at", "required (RFC 3339)")
+		return r, param.Invalid("occurred_at", "required (RFC 3339)")
 	}
-	t, err := parseTime("occurred_at", in.OccurredAt)
+	t, err := param.Time("occurred_at", in.OccurredAt)
 	if err != nil {
 		return r, err
 	}
@@ -92,7 +93,7 @@ func (s *Server) createIncident(c echo.Context) error {
 		return err
 	}
 	var in incidentIn
-	if err := decodeStrict(body, &in, "not valid JSON"); err != nil {
+	if err := param.DecodeStrict(body, &in, "not valid JSON"); err != nil {
 		return err
 	}
 	r, err := in.report()
@@ -118,7 +119,7 @@ func (s *Server) createIncident(c echo.Context) error {
 	if !inScope(c, x.TownCode) { // a retry whose external id names another town's incident
 		return grid.Errorf(grid.Forbidden, "external_id %q belongs to an incident outside this key's town", x.ExternalID)
 	}
-	crs, _ := parseCRS(in.CRS)
+	crs, _ := param.CRS(in.CRS)
 	status := http.StatusCreated
 	if !created {
 		status = http.StatusOK
@@ -219,7 +220,7 @@ func (s *Server) incidentDTO(x *grid.Incident, crs coord.CRS, evs []grid.Event) 
 func parseID(c echo.Context) (int64, error) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, invalid("id", "%q is not an incident id", c.Param("id"))
+		return 0, param.Invalid("id", "%q is not an incident id", c.Param("id"))
 	}
 	return id, nil
 }
@@ -233,7 +234,7 @@ func (s *Server) getIncident(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	crs, err := parseCRS(c.QueryParam("crs"))
+	crs, err := param.CRS(c.QueryParam("crs"))
 	if err != nil {
 		return err
 	}
@@ -270,19 +271,19 @@ func (s *Server) incidentEvent(c echo.Context) error {
 		return err
 	}
 	var in eventIn
-	if err := decodeStrict(body, &in, "not valid JSON"); err != nil {
+	if err := param.DecodeStrict(body, &in, "not valid JSON"); err != nil {
 		return err
 	}
 	if !slices.Contains(grid.Actions(), in.Action) {
-		return invalid("action", "%q: want one of %s", in.Action, strings.Join(grid.Actions(), ", "))
+		return param.Invalid("action", "%q: want one of %s", in.Action, strings.Join(grid.Actions(), ", "))
 	}
 	if len(in.Note) > 4000 || len(in.Actor) > 100 {
-		return invalid("note", "note ≤ 4000 bytes, actor ≤ 100 bytes")
+		return param.Invalid("note", "note ≤ 4000 bytes, actor ≤ 100 bytes")
 	}
-	if err := checkText("actor", in.Actor); err != nil {
+	if err := param.Text("actor", in.Actor); err != nil {
 		return err
 	}
-	if err := checkText("note", in.Note); err != nil {
+	if err := param.Text("note", in.Note); err != nil {
 		return err
 	}
 	if in.Actor == "" {
@@ -330,7 +331,7 @@ func (s *Server) findIncidents(c echo.Context) error {
 	if st := q.Get("status"); st != "" {
 		for _, x := range strings.Split(st, ",") {
 			if !slices.Contains(grid.Statuses(), x) {
-				return invalid("status", "%q: want one of %s", x, strings.Join(grid.Statuses(), ", "))
+				return param.Invalid("status", "%q: want one of %s", x, strings.Join(grid.Statuses(), ", "))
 			}
 			f.Statuses = append(f.Statuses, x)
 		}
@@ -340,17 +341,17 @@ func (s *Server) findIncidents(c echo.Context) error {
 		dst  *time.Time
 	}{{"from", &f.From}, {"to", &f.To}} {
 		if t := q.Get(p.name); t != "" {
-			if *p.dst, err = parseTime(p.name, t); err != nil {
+			if *p.dst, err = param.Time(p.name, t); err != nil {
 				return err
 			}
 		}
 	}
 	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
-		return invalid("from", "must be before to")
+		return param.Invalid("from", "must be before to")
 	}
 	if t := q.Get("town"); t != "" {
 		if !grid.ValidTownCode(t) {
-			return invalid("town", "%q: want a 9-digit town code", t)
+			return param.Invalid("town", "%q: want a 9-digit town code", t)
 		}
 		f.Town = t
 	}
@@ -362,22 +363,22 @@ func (s *Server) findIncidents(c echo.Context) error {
 	}
 	if d := q.Get("department"); d != "" {
 		if _, ok := snap.Department(d); !ok {
-			return invalid("department", "%q is not a known department", d)
+			return param.Invalid("department", "%q is not a known department", d)
 		}
 		f.Department = d
 	}
 	if cell := q.Get("cell"); cell != "" {
 		if !grid.ValidCellCode(cell) {
-			return invalid("cell", "%q is not a cell code", cell)
+			return param.Invalid("cell", "%q is not a cell code", cell)
 		}
 		f.Cells = []string{cell}
 	}
 	if bb := q.Get("bbox"); bb != "" {
-		in, err := parseBBox(bb)
+		in, err := param.BBox(bb)
 		if err != nil {
 			return err
 		}
-		b := wgs84Envelope(crs, *in)
+		b := param.WGS84Envelope(crs, *in)
 		f.BBox = &b
 		var cells []string
 		snap.CellsIn(orb.Bound{Min: orb.Point{b[0], b[1]}, Max: orb.Point{b[2], b[3]}}, func(x *grid.Cell) bool {
@@ -393,19 +394,19 @@ func (s *Server) findIncidents(c echo.Context) error {
 	}
 	if o := q.Get("overdue"); o != "" {
 		if f.Overdue, err = strconv.ParseBool(o); err != nil {
-			return invalid("overdue", "%q: want true or false", o)
+			return param.Invalid("overdue", "%q: want true or false", o)
 		}
 	}
 	if l := q.Get("limit"); l != "" {
 		if f.Limit, err = strconv.Atoi(l); err != nil || f.Limit < 1 || f.Limit > 1000 {
-			return invalid("limit", "%q: want 1…1000", l)
+			return param.Invalid("limit", "%q: want 1…1000", l)
 		}
 	} else {
 		f.Limit = 100
 	}
 	if a := q.Get("after"); a != "" {
 		if f.After, err = strconv.ParseInt(a, 10, 64); err != nil || f.After <= 0 {
-			return invalid("after", "%q is not a cursor", a)
+			return param.Invalid("after", "%q is not a cursor", a)
 		}
 	}
 	xs, err := s.cfg.Incidents.FindIncidents(c.Request().Context(), f)

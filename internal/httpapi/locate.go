@@ -8,6 +8,7 @@ import (
 
 	"github.com/citygrid/citygrid/internal/coord"
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/httpapi/param"
 	"github.com/citygrid/citygrid/internal/intake"
 	"github.com/labstack/echo/v4"
 	"github.com/paulmach/orb"
@@ -35,12 +36,12 @@ type locateParams struct {
 func (s *Server) locateParams(c echo.Context, crsS, category, at string) (locateParams, error) {
 	var p locateParams
 	var err error
-	if p.crs, err = parseCRS(crsS); err != nil {
+	if p.crs, err = param.CRS(crsS); err != nil {
 		return p, err
 	}
 	snap := s.cfg.Catalog.Current()
 	if at != "" {
-		t, err := parseTime("at", at)
+		t, err := param.Time("at", at)
 		if err != nil {
 			return p, err
 		}
@@ -56,10 +57,10 @@ func (s *Server) locateParams(c echo.Context, crsS, category, at string) (locate
 	}
 	if category != "" {
 		if !grid.ValidCategoryCode(category) {
-			return p, invalid("category", "%q: want P or E + 2-digit major + 2-digit minor class, e.g. E0505", category)
+			return p, param.Invalid("category", "%q: want P or E + 2-digit major + 2-digit minor class, e.g. E0505", category)
 		}
 		if _, ok := p.view.snap.Category(category); !ok {
-			return p, invalid("category", "%q is not a known category", category)
+			return p, param.Invalid("category", "%q is not a known category", category)
 		}
 		p.category = category
 	}
@@ -109,15 +110,15 @@ func (s *Server) postLocate(c echo.Context) error {
 	}
 	req, fast := decodeBatchFast(body)
 	if !fast {
-		if err := decodeStrict(body, &req, "not a locate batch"); err != nil {
+		if err := param.DecodeStrict(body, &req, "not a locate batch"); err != nil {
 			return err
 		}
 	}
 	if req.Points == nil {
-		return invalid("points", "required: an array of [lon, lat] pairs")
+		return param.Invalid("points", "required: an array of [lon, lat] pairs")
 	}
 	if len(req.Points) > MaxBatch {
-		return invalid("points", "%d points: at most %d per request", len(req.Points), MaxBatch)
+		return param.Invalid("points", "%d points: at most %d per request", len(req.Points), MaxBatch)
 	}
 	p, err := s.locateParams(c, req.CRS, req.Category, req.At)
 	if err != nil {
@@ -151,8 +152,8 @@ func (s *Server) postLocate(c echo.Context) error {
 			b = appendItemError(b, http.StatusBadRequest, fmt.Sprintf("points[%d]: want [lon, lat]", i))
 			continue
 		}
-		if !pointOK(pt[0], pt[1]) { // the field name is built for bad points only
-			err := checkPoint(fmt.Sprintf("points[%d]", i), pt[0], pt[1])
+		if !param.PointOK(pt[0], pt[1]) { // the field name is built for bad points only
+			err := param.CheckPoint(fmt.Sprintf("points[%d]", i), pt[0], pt[1])
 			b = appendItemError(b, http.StatusBadRequest, grid.MessageOf(err))
 			continue
 		}

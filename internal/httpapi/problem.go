@@ -132,10 +132,3 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		_, _ = c.Response().Write(b)
 	}
 }
-
-// invalid builds a 400 naming the bad field.
-func invalid(field, format string, args ...any) error {
-	e := grid.Errorf(grid.Invalid, format, args...)
-	e.Message = field + ": " + e.Message
-	return e
-}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/httpapi/param"
 	"github.com/citygrid/citygrid/internal/locate"
 	"github.com/labstack/echo/v4"
 )
@@ -118,7 +119,7 @@ func (s *Server) stats(c echo.Context) error {
 	case "town":
 		groups = len(snap.Towns)
 	default:
-		return invalid("group_by", "%q: want cell, community, town or department", f.GroupBy)
+		return param.Invalid("group_by", "%q: want cell, community, town or department", f.GroupBy)
 	}
 	if f.Categories, err = categoryFilter(snap, q.Get("category"), q.Get("theme")); err != nil {
 		return err
@@ -126,11 +127,11 @@ func (s *Server) stats(c echo.Context) error {
 	switch f.Interval {
 	case "", "day", "week", "month":
 	default:
-		return invalid("interval", "%q: want day, week or month", f.Interval)
+		return param.Invalid("interval", "%q: want day, week or month", f.Interval)
 	}
 	if t := q.Get("top"); t != "" {
 		if f.Top, err = strconv.Atoi(t); err != nil || f.Top < 1 || f.Top > statsMaxTop {
-			return invalid("top", "%q: want 1…%d", t, statsMaxTop)
+			return param.Invalid("top", "%q: want 1…%d", t, statsMaxTop)
 		}
 		groups = min(groups, f.Top)
 	}
@@ -138,7 +139,7 @@ func (s *Server) stats(c echo.Context) error {
 		return err
 	}
 	if n := statsBuckets(f.Interval, f.From, f.To); groups*n > statsMaxPoints {
-		return invalid("interval", "%d groups × %d buckets exceed %d series points: choose a coarser interval, a shorter window or top",
+		return param.Invalid("interval", "%d groups × %d buckets exceed %d series points: choose a coarser interval, a shorter window or top",
 			groups, n, statsMaxPoints)
 	}
 	if p := principal(c); p.Town != "" {
@@ -178,21 +179,21 @@ func (s *Server) stats(c echo.Context) error {
 func statsWindow(from, to string, now time.Time) (f, t time.Time, err error) {
 	t = now
 	if to != "" {
-		if t, err = parseTime("to", to); err != nil {
+		if t, err = param.Time("to", to); err != nil {
 			return f, t, err
 		}
 	}
 	f = t.Add(-statsDefaultWindow)
 	if from != "" {
-		if f, err = parseTime("from", from); err != nil {
+		if f, err = param.Time("from", from); err != nil {
 			return f, t, err
 		}
 	}
 	if !f.Before(t) {
-		return f, t, invalid("from", "must be before to")
+		return f, t, param.Invalid("from", "must be before to")
 	}
 	if f.AddDate(3, 0, 0).Before(t) {
-		return f, t, invalid("from", "the window [from, to) is longer than 3 years")
+		return f, t, param.Invalid("from", "the window [from, to) is longer than 3 years")
 	}
 	return f, t, nil
 }
