@@ -7,7 +7,7 @@ DATA_DIR  ?= .citygrid
 TESTFLAGS ?= -race -count=1 -timeout 15m
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all run test bench lint build deps demo-data clean
+.PHONY: all run test bench lint lint-api build deps demo-data clean
 
 all: build
 
@@ -31,6 +31,15 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: the files above need formatting" && exit 1)
+
+# Lints the HTTP contract with Redocly's recommended rules. Needs Node.js
+# (>= 20.19) and npx, which fetches the pinned @redocly/cli; not part of
+# `make test`, whose tests need no Node (api/openapi_test.go validates the
+# contract in Go).
+REDOCLY ?= @redocly/cli@2.77.0
+lint-api:
+	@command -v npx >/dev/null || { echo "lint-api needs npx (Node.js >= 20.19 with npm)"; exit 1; }
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx --yes $(REDOCLY) lint api/openapi.yaml
 
 # Regenerates the synthetic demo city in geodata/linhai (deterministic).
 demo-data:
