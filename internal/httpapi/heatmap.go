@@ -55,16 +55,17 @@ func (s *Server) heatParams(c echo.Context, defRes int) (grid.HeatQuery, error) 
 		}
 	}
 	now := time.Now()
+	// The window defaults to the 30 days up to to, which defaults to now.
 	q.To = now.Truncate(time.Hour).Add(time.Hour)
+	if t := c.QueryParam("to"); t != "" {
+		if q.To, err = param.Time("to", t); err != nil {
+			return q, err
+		}
+	}
 	q.From = q.To.AddDate(0, 0, -30)
-	for _, p := range []struct {
-		name string
-		dst  *time.Time
-	}{{"from", &q.From}, {"to", &q.To}} {
-		if t := c.QueryParam(p.name); t != "" {
-			if *p.dst, err = param.Time(p.name, t); err != nil {
-				return q, err
-			}
+	if t := c.QueryParam("from"); t != "" {
+		if q.From, err = param.Time("from", t); err != nil {
+			return q, err
 		}
 	}
 	// The rollups count whole hours: from rounds down, to rounds up.
