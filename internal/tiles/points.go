@@ -129,7 +129,7 @@ func IncidentLayer(t maptile.Tile, xs []grid.Incident, o IncidentOptions) (*mvt.
 		func(i int, p orb.Point) *geojson.Feature {
 			x := &xs[i]
 			props := geojson.Properties{"category": x.Category, "status": x.Status,
-				"overdue": overdue(x, o.Now), "department": x.Department, "cell": x.CellCode, "town": x.TownCode}
+				"overdue": grid.Overdue(x.Status, x.Deadline, o.Now), "department": x.Department, "cell": x.CellCode, "town": x.TownCode}
 			if !x.Deadline.IsZero() {
 				props["deadline"] = x.Deadline.Unix()
 			}
@@ -144,12 +144,6 @@ func IncidentLayer(t maptile.Tile, xs []grid.Incident, o IncidentOptions) (*mvt.
 			}
 			return feat
 		})
-}
-
-// overdue reports whether an incident is open and past its deadline at
-// now, as GET /v1/incidents?overdue=true selects them.
-func overdue(x *grid.Incident, now time.Time) bool {
-	return grid.Open(x.Status) && !x.Deadline.IsZero() && now.After(x.Deadline)
 }
 
 // OverdueChanges is the first instant after now at which the overdue flag
