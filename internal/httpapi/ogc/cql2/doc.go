@@ -57,6 +57,11 @@
 // PostGIS): a missing or NULL property makes a predicate unknown, AND, OR and
 // NOT follow SQL's three-valued logic, and a row is selected only when the
 // filter is true. Text orders by code point (ToSQL adds COLLATE "C" to
-// ordering comparisons), S_INTERSECTS counts touching boundaries as
-// intersecting.
+// ordering comparisons). S_INTERSECTS counts touching boundaries as
+// intersecting; a BBOX without area is the point or line it collapses to;
+// a polygon literal that is not valid (overlapping parts, a self-crossing
+// ring) is made valid in SQL with ST_MakeValid(…, 'method=structure'),
+// which keeps the union of its parts as Eval reads them, rather than
+// letting GEOS fail the query. A ring whose points lie on one line is a
+// parse error.
 package cql2

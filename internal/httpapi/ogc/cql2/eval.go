@@ -1,6 +1,7 @@
 package cql2
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -16,10 +17,8 @@ func Check(e Expr, types map[string]Type) error {
 		}
 		p, ok := propertyOf(x)
 		if !ok {
-			if !isConnective(x) {
-				err = fmt.Errorf("cql2: unknown expression %T", x)
-			}
-			return true
+			err = checkConnective(x)
+			return err == nil
 		}
 		t, ok := types[p.Name]
 		if !ok {
@@ -34,12 +33,27 @@ func Check(e Expr, types map[string]Type) error {
 	return err
 }
 
-func isConnective(x Expr) bool {
-	switch x.(type) {
-	case *And, *Or, *Not, *BoolLiteral:
-		return true
+// checkConnective rejects what Parse never builds but a hand-made tree
+// could hold: an empty AND or OR, a NOT of nothing, an unknown node.
+func checkConnective(x Expr) error {
+	switch x := x.(type) {
+	case *And:
+		if len(x.Args) == 0 {
+			return errors.New("cql2: AND without arguments")
+		}
+	case *Or:
+		if len(x.Args) == 0 {
+			return errors.New("cql2: OR without arguments")
+		}
+	case *Not:
+		if x.X == nil {
+			return errors.New("cql2: NOT without an argument")
+		}
+	case *BoolLiteral:
+	default:
+		return fmt.Errorf("cql2: unknown expression %T", x)
 	}
-	return false
+	return nil
 }
 
 // checkPredicate says whether predicate x may apply to a property of type
@@ -54,6 +68,9 @@ func checkPredicate(x Expr, t Type) *Error {
 		if err := checkLiteral(x.Prop, t, x.Lit); err != nil {
 			return err
 		}
+		if x.Op < Eq || x.Op > Ge {
+			return errorf(x.Prop.Pos, "invalid comparison operator")
+		}
 		if t == TypeBool && x.Op != Eq && x.Op != Ne {
 			return errorf(x.Prop.Pos, "property %q is a boolean; it can only be compared with = and <>", x.Prop.Name)
 		}
@@ -61,6 +78,10 @@ func checkPredicate(x Expr, t Type) *Error {
 		if t != TypeText {
 			return errorf(x.Prop.Pos, "LIKE needs a text property; %q is a %s", x.Prop.Name, t)
 		}
+		if x.Pattern.Value.Type() != TypeText {
+			return errorf(x.Pattern.Pos, "a LIKE pattern is a string")
+		}
+		return checkPattern(x.Pattern.Value.Str(), x.Pattern.Pos)
 	case *Between:
 		if t != TypeNumber && t != TypeTimestamp && t != TypeDate {
 			return errorf(x.Prop.Pos, "BETWEEN needs a number, timestamp or date property; %q is a %s", x.Prop.Name, t)
@@ -73,6 +94,9 @@ func checkPredicate(x Expr, t Type) *Error {
 		if t == TypeGeometry {
 			return errorf(x.Prop.Pos, "IN cannot test a geometry property (%q)", x.Prop.Name)
 		}
+		if len(x.Values) == 0 {
+			return errorf(x.Prop.Pos, "IN needs at least one value")
+		}
 		for _, v := range x.Values {
 			if err := checkLiteral(x.Prop, t, v); err != nil {
 				return err
@@ -81,6 +105,9 @@ func checkPredicate(x Expr, t Type) *Error {
 	case *Intersects:
 		if t != TypeGeometry {
 			return errorf(x.Prop.Pos, "S_INTERSECTS needs a geometry property; %q is a %s", x.Prop.Name, t)
+		}
+		if x.Geom.Value.Type() != TypeGeometry || !supportedGeometry(x.Geom.Value.Geom()) {
+			return errorf(x.Geom.Pos, "S_INTERSECTS needs a geometry literal")
 		}
 	}
 	return nil

@@ -211,3 +211,31 @@ func TestIntersects(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckHandMade: trees built in code rather than parsed are checked
+// before they can reach SQL.
+func TestCheckHandMade(t *testing.T) {
+	types := map[string]Type{"g": TypeGeometry, "s": TypeText, "n": TypeNumber}
+	p := func(name string) Property { return Property{Name: name} }
+	bad := []Expr{
+		&And{},
+		&Or{},
+		&Not{},
+		&Compare{Prop: p("n"), Op: 0, Lit: Literal{Value: Number(1)}},
+		&Compare{Prop: p("n"), Op: Eq},
+		&Like{Prop: p("s"), Pattern: Literal{Value: Number(1)}},
+		&Like{Prop: p("s"), Pattern: Literal{Value: Text(`a\`)}},
+		&In{Prop: p("n")},
+		&Intersects{Prop: p("g"), Geom: Literal{Value: Text("POINT(0 0)")}},
+		&Intersects{Prop: p("g"), Geom: Literal{Value: Geometry(orb.Collection{orb.Bound{}})}},
+	}
+	for _, e := range bad {
+		if err := Check(e, types); err == nil {
+			t.Errorf("Check(%#v) = nil", e)
+		}
+	}
+	good := &And{Args: []Expr{&Not{X: &BoolLiteral{Value: true}}, &In{Prop: p("n"), Values: []Literal{{Value: Number(1)}}}}}
+	if err := Check(good, types); err != nil {
+		t.Errorf("Check(%s) = %v", good, err)
+	}
+}

@@ -353,7 +353,7 @@ func (p *parser) parseAdvanced(prop Property, not bool) (Expr, error) {
 
 // checkPattern rejects a LIKE pattern that ends in a lone escape, which
 // PostgreSQL refuses.
-func checkPattern(pat string, pos int) error {
+func checkPattern(pat string, pos int) *Error {
 	for i := 0; i < len(pat); i++ {
 		if pat[i] == '\\' {
 			if i+1 == len(pat) {
@@ -459,13 +459,13 @@ func (p *parser) parseInstant() (Literal, error) {
 	}
 	if equalFoldASCII(kw.text, "DATE") {
 		d, err := time.Parse(time.DateOnly, s.text)
-		if err != nil || len(s.text) != len(time.DateOnly) || d.Year() < 1 {
+		if err != nil || !hasShape(s.text, "dddd-dd-dd") || d.Year() < 1 {
 			return Literal{}, errorf(s.pos, "invalid date %q, expected YYYY-MM-DD", s.text)
 		}
 		return Literal{Value: Date(d), Pos: kw.pos}, nil
 	}
 	ts, err := time.Parse(time.RFC3339Nano, s.text)
-	if err != nil {
+	if err != nil || !isTimestampShape(s.text) {
 		return Literal{}, errorf(s.pos, "invalid timestamp %q, expected RFC 3339 such as 2024-05-01T08:00:00Z", s.text)
 	}
 	if frac := fractionDigits(s.text); frac > 6 {
@@ -475,6 +475,46 @@ func (p *parser) parseInstant() (Literal, error) {
 		return Literal{}, errorf(s.pos, "timestamp %q is out of range", s.text)
 	}
 	return Literal{Value: Timestamp(ts), Pos: kw.pos}, nil
+}
+
+// isTimestampShape checks the exact RFC 3339 form
+// YYYY-MM-DDTHH:MM:SS[.f…](Z|±HH:MM), which time.Parse is laxer about
+// (one-digit hours, a comma before the fraction).
+func isTimestampShape(s string) bool {
+	const layout = "dddd-dd-ddTdd:dd:dd"
+	if len(s) <= len(layout) || !hasShape(s[:len(layout)], layout) {
+		return false
+	}
+	rest := s[len(layout):]
+	if rest[0] == '.' {
+		n := 1
+		for n < len(rest) && isDigit(rest[n]) {
+			n++
+		}
+		if n == 1 {
+			return false
+		}
+		rest = rest[n:]
+	}
+	if rest == "Z" {
+		return true
+	}
+	return len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') &&
+		isDigit(rest[1]) && isDigit(rest[2]) && rest[3] == ':' && isDigit(rest[4]) && isDigit(rest[5])
+}
+
+// hasShape reports whether s matches layout, where 'd' stands for a digit
+// and every other byte for itself.
+func hasShape(s, layout string) bool {
+	if len(s) != len(layout) {
+		return false
+	}
+	for i := 0; i < len(layout); i++ {
+		if layout[i] == 'd' && !isDigit(s[i]) || layout[i] != 'd' && s[i] != layout[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // fractionDigits counts the digits after the seconds of an RFC 3339 time.

@@ -109,10 +109,24 @@ func (p *parser) parseNumber(what string) (float64, error) {
 	t := p.peek()
 	signed := t.kind == tArith && (t.text == "-" || t.text == "+") && p.peekAt(1).kind == tNumber
 	if t.kind != tNumber && !signed {
-		return 0, errorf(t.pos, "expected a number as %s, found %s", what, t.describe())
+		return 0, errorf(t.pos, "expected a number for the %s, found %s", what, t.describe())
 	}
 	lit, err := p.parseLiteral("")
 	return lit.Value.Num(), err
+}
+
+// Coordinates are CRS84 longitude and latitude; anything else is a
+// mistake (or another CRS, which filter-crs does not offer).
+func (p *parser) parseLongitude() (float64, error) { return p.parseOrdinate("longitude", 180) }
+func (p *parser) parseLatitude() (float64, error)  { return p.parseOrdinate("latitude", 90) }
+
+func (p *parser) parseOrdinate(what string, limit float64) (float64, error) {
+	pos := p.peek().pos
+	f, err := p.parseNumber(what)
+	if err == nil && (f < -limit || f > limit) {
+		err = errorf(pos, "%s %s is outside [-%v, %v]", what, formatNumber(f), limit, limit)
+	}
+	return f, err
 }
 
 // parseCoord parses "x y", rejecting a third ordinate.
@@ -122,11 +136,11 @@ func (p *parser) parseCoord() (orb.Point, error) {
 	if p.vertices > p.limits.MaxVertices {
 		return orb.Point{}, errorf(start, "geometry literals have more than %d vertices", p.limits.MaxVertices)
 	}
-	x, err := p.parseNumber("a longitude")
+	x, err := p.parseLongitude()
 	if err != nil {
 		return orb.Point{}, err
 	}
-	y, err := p.parseNumber("a latitude")
+	y, err := p.parseLatitude()
 	if err != nil {
 		return orb.Point{}, err
 	}
@@ -199,7 +213,7 @@ func (p *parser) parseBBox() (orb.Geometry, error) {
 				return nil, err
 			}
 		}
-		if v[i], err = p.parseNumber("the " + names[i] + " bound of BBOX"); err != nil {
+		if v[i], err = p.parseOrdinate("BBOX "+names[i], [4]float64{180, 90, 180, 90}[i]); err != nil {
 			return nil, err
 		}
 	}
@@ -220,6 +234,23 @@ func (p *parser) parseBBox() (orb.Geometry, error) {
 		return nil, errorf(open.pos, "geometry literals have more than %d vertices", p.limits.MaxVertices)
 	}
 	return orb.Bound{Min: orb.Point{v[0], v[1]}, Max: orb.Point{v[2], v[3]}}, nil
+}
+
+// supportedGeometry reports whether g is a geometry writeWKT can write: a
+// hand-made literal could hold anything.
+func supportedGeometry(g orb.Geometry) bool {
+	switch g := g.(type) {
+	case orb.Point, orb.MultiPoint, orb.LineString, orb.MultiLineString, orb.Ring, orb.Polygon, orb.MultiPolygon, orb.Bound:
+		return true
+	case orb.Collection:
+		for _, x := range g {
+			if _, isBound := x.(orb.Bound); isBound || !supportedGeometry(x) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // writeGeometry writes g as CQL2 text: BBOX(…) for a bound, WKT otherwise.
