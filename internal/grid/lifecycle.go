@@ -161,3 +161,10 @@ func OpenStatuses() []string {
 
 // Open reports whether a state still needs work.
 func Open(status string) bool { return slices.Contains(OpenStatuses(), status) }
+
+// Overdue reports whether an incident in status with deadline is overdue
+// at now: still open and strictly past its deadline. The store's
+// overdue filter (GET /v1/incidents?overdue=true) selects the same.
+func Overdue(status string, deadline, now time.Time) bool {
+	return Open(status) && !deadline.IsZero() && now.After(deadline)
+}

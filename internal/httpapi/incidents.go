@@ -185,7 +185,7 @@ func (s *Server) incidentDTO(x *grid.Incident, crs coord.CRS, evs []grid.Event) 
 		Lon: lon, Lat: lat, CRS: crs.String(), OccurredAt: x.OccurredAt, ReceivedAt: x.ReceivedAt, Source: x.Source,
 		Description: x.Description, Cell: codeName{Code: x.CellCode}, Community: codeName{Code: x.CommunityCode},
 		Town: codeName{Code: x.TownCode}, Department: codeName{Code: x.Department}, RuleID: x.RuleID,
-		GridVersion: x.GridVersion, Deadline: x.Deadline, Overdue: grid.Open(x.Status) && time.Now().After(x.Deadline),
+		GridVersion: x.GridVersion, Deadline: x.Deadline, Overdue: grid.Overdue(x.Status, x.Deadline, time.Now()),
 		H3: h3.Cell(x.H3).String(), RegisteredAt: x.RegisteredAt, DispatchedAt: x.DispatchedAt, HandledAt: x.HandledAt,
 		ClosedAt: x.ClosedAt, Reworks: x.Reworks, Extensions: x.Extensions, Supervised: x.Supervised,
 		Allowed: grid.AllowedActions(x.Status)}

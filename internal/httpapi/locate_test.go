@@ -58,24 +58,7 @@ func (f *fixture) postAs(t *testing.T, path string, body any, key string) (*http
 		}
 		r = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(http.MethodPost, f.srv.URL+path, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, out
+	return f.do(t, http.MethodPost, path, r, "Content-Type", "application/json", "Authorization", bearer(key))
 }
 
 // interior returns a point inside the cell, from PostGIS.

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -62,6 +63,45 @@ func newFixtureOn(t *testing.T, db *postgres.DB) *fixture {
 func (f *fixture) get(t *testing.T, path string) (*http.Response, []byte) {
 	t.Helper()
 	return f.getAs(t, path, f.key)
+}
+
+// do sends one request with the given headers (an empty value is not
+// sent) and reads the whole answer.
+func (f *fixture) do(t *testing.T, method, path string, body io.Reader, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		if header[i+1] != "" {
+			req.Header.Set(header[i], header[i+1])
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+// bearer is the Authorization header value of key ("" for none).
+func bearer(key string) string {
+	if key == "" {
+		return ""
+	}
+	return "Bearer " + key
+}
+
+// getAs gets path with key ("" for the public).
+func (f *fixture) getAs(t *testing.T, path, key string) (*http.Response, []byte) {
+	t.Helper()
+	return f.do(t, http.MethodGet, path, nil, "Authorization", bearer(key))
 }
 
 func decode[T any](t *testing.T, b []byte) T {

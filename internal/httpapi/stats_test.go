@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -215,26 +214,13 @@ func checkRatios(t *testing.T, where string, g statsGroupOut) {
 	}
 }
 
+// statsGet asks for statistics with key ("" for the fixture's admin key).
 func (f *fixture) statsGet(t *testing.T, q url.Values, key string) (*http.Response, []byte) {
 	t.Helper()
 	if key == "" {
-		return f.get(t, "/v1/stats?"+q.Encode())
+		key = f.key
 	}
-	req, err := http.NewRequest(http.MethodGet, f.srv.URL+"/v1/stats?"+q.Encode(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return f.getAs(t, "/v1/stats?"+q.Encode(), key)
 }
 
 func TestStatsCountsAndRatios(t *testing.T) {

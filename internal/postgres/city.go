@@ -68,40 +68,38 @@ func activate(ctx context.Context, tx pgx.Tx, id int64) error {
 
 func insertModel(ctx context.Context, tx pgx.Tx, id int64, c *grid.City) error {
 	b := &pgx.Batch{}
-	for _, t := range c.Towns {
-		g, err := geomEWKB(t.Geometry)
+	// queue adds one row; its polygon is the statement's last parameter.
+	queue := func(level, code string, mp orb.MultiPolygon, sql string, args ...any) error {
+		g, err := geomEWKB(mp)
 		if err != nil {
-			return fmt.Errorf("town %s: %w", t.Code, err)
+			return fmt.Errorf("%s %s: %w", level, code, err)
 		}
-		b.Queue(`INSERT INTO town (version_id, code, name, kind, geom, area_m2)
-			SELECT $1, $2, $3, $4, g, ST_Area(g::geography) FROM ST_Multi(ST_GeomFromEWKB($5)) g`,
-			id, t.Code, t.Name, t.Kind, g)
+		b.Queue(sql, append(args, g)...)
+		return nil
+	}
+	for _, t := range c.Towns {
+		if err := queue("town", t.Code, t.Geometry, `INSERT INTO town (version_id, code, name, kind, geom, area_m2)
+			SELECT $1, $2, $3, $4, g, ST_Area(g::geography) FROM ST_Multi(ST_GeomFromEWKB($5)) g`, id, t.Code, t.Name, t.Kind); err != nil {
+			return err
+		}
 	}
 	for _, m := range c.Communities {
-		g, err := geomEWKB(m.Geometry)
-		if err != nil {
-			return fmt.Errorf("community %s: %w", m.Code, err)
+		if err := queue("community", m.Code, m.Geometry, `INSERT INTO community (version_id, code, name, town_code, geom, area_m2)
+			SELECT $1, $2, $3, $4, g, ST_Area(g::geography) FROM ST_Multi(ST_GeomFromEWKB($5)) g`, id, m.Code, m.Name, m.TownCode); err != nil {
+			return err
 		}
-		b.Queue(`INSERT INTO community (version_id, code, name, town_code, geom, area_m2)
-			SELECT $1, $2, $3, $4, g, ST_Area(g::geography) FROM ST_Multi(ST_GeomFromEWKB($5)) g`,
-			id, m.Code, m.Name, m.TownCode, g)
 	}
 	for _, x := range c.Cells {
-		g, err := geomEWKB(x.Geometry)
-		if err != nil {
-			return fmt.Errorf("cell %s: %w", x.Code, err)
+		if err := queue("cell", x.Code, x.Geometry, `INSERT INTO cell (version_id, code, name, community_code, town_code, geom, area_m2)
+			SELECT $1, $2, $3, $4, $5, g, ST_Area(g::geography) FROM ST_Multi(ST_GeomFromEWKB($6)) g`, id, x.Code, x.Name, x.CommunityCode, x.TownCode); err != nil {
+			return err
 		}
-		b.Queue(`INSERT INTO cell (version_id, code, name, community_code, town_code, geom, area_m2)
-			SELECT $1, $2, $3, $4, $5, g, ST_Area(g::geography) FROM ST_Multi(ST_GeomFromEWKB($6)) g`,
-			id, x.Code, x.Name, x.CommunityCode, x.TownCode, g)
 	}
 	for _, z := range c.Zones {
-		g, err := geomEWKB(z.Geometry)
-		if err != nil {
-			return fmt.Errorf("zone %s: %w", z.Code, err)
+		if err := queue("zone", z.Code, z.Geometry, `INSERT INTO zone (version_id, code, name, kind, geom) VALUES ($1, $2, $3, $4, ST_Multi(ST_GeomFromEWKB($5)))`,
+			id, z.Code, z.Name, z.Kind); err != nil {
+			return err
 		}
-		b.Queue(`INSERT INTO zone (version_id, code, name, kind, geom) VALUES ($1, $2, $3, $4, ST_Multi(ST_GeomFromEWKB($5)))`,
-			id, z.Code, z.Name, z.Kind, g)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return err
