@@ -12,6 +12,7 @@ import (
 
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/hexbin"
+	"github.com/citygrid/citygrid/internal/httpapi/ogc"
 	"github.com/citygrid/citygrid/internal/locate"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -27,6 +28,7 @@ type Config struct {
 	Stats      grid.StatsStore
 	Heatmaps   grid.HeatmapStore
 	Keys       grid.KeyStore
+	Features   grid.FeatureStore // the OGC API's incident and facility collections
 	// MinPublicCount hides heatmap cells with fewer incidents from public
 	// callers, so no single report can be singled out (default 3).
 	MinPublicCount int
@@ -116,6 +118,7 @@ func New(cfg Config) *Server {
 	s.routesStats(e)
 	s.routesHeatmap(e)
 	s.routesHotspots(e)
+	ogc.Register(e.Group("/ogc"), ogc.Deps{Catalog: cfg.Catalog, Features: cfg.Features, Principal: principal})
 	return s
 }
 

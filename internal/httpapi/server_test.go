@@ -50,7 +50,7 @@ func newFixtureOn(t *testing.T, db *postgres.DB) *fixture {
 	heat := hexbin.NewHeat(db, db, grid.ChinaTime())
 	db.OnRollupChange(heat.Invalidate)
 	heat.Start(context.Background())
-	s := httpapi.New(httpapi.Config{Store: db, Incidents: db, Stats: db, Heatmaps: heat, Keys: db, Facilities: db, Catalog: cat, OpenAPI: api.OpenAPI})
+	s := httpapi.New(httpapi.Config{Store: db, Incidents: db, Stats: db, Heatmaps: heat, Keys: db, Facilities: db, Features: db, Catalog: cat, OpenAPI: api.OpenAPI})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	key, err := db.CreateAPIKey(ctx, "admin", "", "test fixture")

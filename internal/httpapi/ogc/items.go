@@ -438,13 +438,29 @@ func writeFacility(w *jw, crs param.OGCCRS, f *grid.Facility) {
 	w.raw("}}}")
 }
 
+// spatialBound is a box holding every geometry c can select, when c
+// requires an intersection (alone, or as one of its conjuncts).
+func spatialBound(c grid.Cond) (orb.Bound, bool) {
+	switch c := c.(type) {
+	case grid.Intersects:
+		return c.Geometry.Bound(), true
+	case grid.And:
+		for _, x := range c {
+			if b, ok := spatialBound(x); ok {
+				return b, true
+			}
+		}
+	}
+	return orb.Bound{}, false
+}
+
 // incidentQuery is the store query of an incidents page: with a bbox, the
 // snapshot's cells meeting it let the store use its cell index.
 func incidentQuery(snap *locate.Snapshot, q itemsQuery, town string, limit int) grid.FeatureQuery {
 	fq := grid.FeatureQuery{Where: q.where, From: q.from, To: q.to, Town: town, Limit: limit, After: q.after}
-	if q.spatial != nil {
+	if b, ok := spatialBound(q.where); ok {
 		cells := []string{}
-		snap.CellsIn(q.spatial.Bound(), func(x *grid.Cell) bool {
+		snap.CellsIn(b, func(x *grid.Cell) bool {
 			if town == "" || x.TownCode == town {
 				cells = append(cells, x.Code)
 			}
