@@ -22,7 +22,7 @@ type itemsQuery struct {
 	limit    int
 	after    string
 	crs      param.OGCCRS
-	where    grid.Cond   // everything but the time window; nil: all
+	where    grid.Cond    // everything but the time window; nil: all
 	spatial  orb.Geometry // the bbox, in WGS84 (nil: none)
 	from, to time.Time
 }

@@ -38,8 +38,8 @@ func (a *api) openAPIDocument(base string) ([]byte, error) {
 	}
 	f := ref("parameters", "f")
 	paths := m{
-		"/": m{"get": op("getLanding", "landing page", jsonOK("links to the API definition, conformance and collections", mimeJSON), []any{f}, "400", "406")},
-		"/api": m{"get": op("getAPI", "this API definition", jsonOK("OpenAPI 3.0", mimeOpenAPI), []any{f}, "400", "406")},
+		"/":            m{"get": op("getLanding", "landing page", jsonOK("links to the API definition, conformance and collections", mimeJSON), []any{f}, "400", "406")},
+		"/api":         m{"get": op("getAPI", "this API definition", jsonOK("OpenAPI 3.0", mimeOpenAPI), []any{f}, "400", "406")},
 		"/conformance": m{"get": op("getConformance", "conformance classes", jsonOK("conformsTo", mimeJSON), []any{f}, "400", "406")},
 		"/collections": m{"get": op("getCollections", "the collections", jsonOK("collections", mimeJSON), []any{f}, "400", "406")},
 		"/collections/{collectionId}": m{"get": op("describeCollection", "one collection",
