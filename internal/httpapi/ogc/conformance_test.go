@@ -31,7 +31,9 @@ func TestConformance(t *testing.T) {
 		f1 + "core": func(t *testing.T) {
 			// Landing page links, collections, paging through every cell by
 			// next links, numberMatched, a feature by id, 404s.
-			land := decode[struct{ Links []struct{ Rel, Type, Href string } }](t, mustGet(t, f, "/ogc"))
+			land := decode[struct {
+				Links []struct{ Rel, Type, Href string }
+			}](t, mustGet(t, f, "/ogc"))
 			rels := map[string]string{}
 			for _, l := range land.Links {
 				rels[l.Rel] = l.Type
@@ -362,7 +364,9 @@ func TestAccess(t *testing.T) {
 	// The incident collection's temporal extent starts no later than the
 	// oldest incident.
 	c := decode[struct {
-		Extent struct{ Temporal struct{ Interval [][]*string } }
+		Extent struct {
+			Temporal struct{ Interval [][]*string }
+		}
 	}](t, mustGetKey(t, f, "/ogc/collections/incidents", f.admin))
 	var oldest string
 	if err := f.db.Pool().QueryRow(context.Background(), `SELECT to_char(min(occurred_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') FROM incident`).Scan(&oldest); err != nil {
