@@ -7,12 +7,16 @@ DATA_DIR  ?= .citygrid
 TESTFLAGS ?= -race -count=1 -timeout 15m
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all run test bench lint lint-api build deps demo-data clean
+.PHONY: all run test bench lint lint-api build deps test-deps demo-data clean
 
 all: build
 
 deps:
 	@scripts/ensure-deps.sh
+
+# The tests also drive real clients: GDAL (gdal-bin) reads the OGC API.
+test-deps:
+	@scripts/ensure-deps.sh --test
 
 build:
 	$(GO) build -o $(BIN) ./cmd/citygrid
@@ -20,7 +24,7 @@ build:
 run: deps build
 	$(BIN) serve --addr $(ADDR) --data-dir $(DATA_DIR)
 
-test: deps
+test: test-deps
 	@status=0; $(GO) test $(TESTFLAGS) ./... || status=$$?; \
 	scripts/stop-test-cluster.sh; exit $$status
 

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Makes sure what citygrid needs is installed: Go with cgo (gcc), the
-# PostgreSQL 15 server and PostGIS 3. Installs Debian's packages when run as
-# root; otherwise prints the exact command and fails.
+# PostgreSQL 15 server and PostGIS 3; with --test also the real clients the
+# tests drive (gdal-bin: GDAL's OAPIF driver reads the OGC API). Installs
+# Debian's packages when run as root; otherwise prints the exact command
+# and fails.
 set -euo pipefail
 
 missing=()
+if [ "${1:-}" = "--test" ]; then
+	command -v ogrinfo >/dev/null 2>&1 && command -v ogr2ogr >/dev/null 2>&1 || missing+=(gdal-bin)
+fi
 command -v go >/dev/null 2>&1 || { echo "citygrid needs Go 1.26 or newer (https://go.dev/dl)" >&2; exit 1; }
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 
