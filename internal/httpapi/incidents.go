@@ -15,7 +15,6 @@ import (
 	"github.com/citygrid/citygrid/internal/intake"
 	"github.com/labstack/echo/v4"
 	"github.com/paulmach/orb"
-	"github.com/paulmach/orb/geojson"
 	"github.com/uber/h3-go/v4"
 )
 
@@ -306,6 +305,30 @@ func (s *Server) incidentEvent(c echo.Context) error {
 	return c.JSON(http.StatusOK, d)
 }
 
+// incidentProps is an incident's GeoJSON properties: its JSON form less
+// lon and lat, which the geometry carries (the shallower fields, always
+// nil, hide the embedded ones). Typed structs marshal in one pass; the
+// map of a generic GeoJSON feature cost a marshal, an unmarshal and a
+// sorted marshal per incident.
+type incidentProps struct {
+	incidentDTO
+	Lon *struct{} `json:"lon,omitempty"`
+	Lat *struct{} `json:"lat,omitempty"`
+}
+
+type incidentFeature struct {
+	Type       string        `json:"type"`
+	ID         int64         `json:"id"`
+	Geometry   pointGeometry `json:"geometry"`
+	Properties incidentProps `json:"properties"`
+}
+
+type incidentCollection struct {
+	Type     string            `json:"type"`
+	Features []incidentFeature `json:"features"`
+	Links    []link            `json:"links,omitempty"`
+}
+
 // findIncidents: GET /v1/incidents with filters and keyset pagination.
 func (s *Server) findIncidents(c echo.Context) error {
 	if s.cfg.Incidents == nil {
@@ -381,7 +404,7 @@ func (s *Server) findIncidents(c echo.Context) error {
 		b := param.WGS84Envelope(crs, *in)
 		f.BBox = &b
 		var cells []string
-		snap.CellsIn(orb.Bound{Min: orb.Point{b[0], b[1]}, Max: orb.Point{b[2], b[3]}}, func(x *grid.Cell) bool {
+		snap.CellsMeeting(orb.Bound{Min: orb.Point{b[0], b[1]}, Max: orb.Point{b[2], b[3]}}, func(x *grid.Cell) bool {
 			if f.Cells == nil || slices.Contains(f.Cells, x.Code) {
 				cells = append(cells, x.Code)
 			}
@@ -420,25 +443,20 @@ func (s *Server) findIncidents(c echo.Context) error {
 		next = "/v1/incidents?" + nq.Encode()
 	}
 	if out.geojson {
-		fc := geojson.NewFeatureCollection()
+		fc := incidentCollection{Type: "FeatureCollection", Features: make([]incidentFeature, len(xs))}
 		for i := range xs {
 			d := s.incidentDTO(&xs[i], crs, nil)
-			ft := geojson.NewFeature(orb.Point{d.Lon, d.Lat})
-			b, _ := json.Marshal(d)
-			_ = json.Unmarshal(b, &ft.Properties)
-			delete(ft.Properties, "lon")
-			delete(ft.Properties, "lat")
-			ft.ID = d.ID
-			fc.Append(ft)
+			fc.Features[i] = incidentFeature{Type: "Feature", ID: d.ID,
+				Geometry: pointGeometry{Type: "Point", Coordinates: [2]float64{d.Lon, d.Lat}}, Properties: incidentProps{incidentDTO: d}}
 		}
 		if next != "" {
-			fc.ExtraMembers = geojson.Properties{"links": []map[string]string{{"rel": "next", "href": next, "type": "application/geo+json"}}}
+			fc.Links = []link{{Rel: "next", Type: mimeGeoJSON, Href: next}}
 		}
-		b, err := fc.MarshalJSON()
+		b, err := json.Marshal(fc)
 		if err != nil {
 			return err
 		}
-		return c.Blob(http.StatusOK, "application/geo+json", b)
+		return c.Blob(http.StatusOK, mimeGeoJSON, b)
 	}
 	list := make([]incidentDTO, 0, len(xs))
 	for i := range xs {

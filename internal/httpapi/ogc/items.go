@@ -438,29 +438,29 @@ func writeFacility(w *jw, crs param.OGCCRS, f *grid.Facility) {
 	w.raw("}}}")
 }
 
-// spatialBound is a box holding every geometry c can select, when c
+// spatialFilter is a geometry every feature c selects must meet, when c
 // requires an intersection (alone, or as one of its conjuncts).
-func spatialBound(c grid.Cond) (orb.Bound, bool) {
+func spatialFilter(c grid.Cond) (orb.Geometry, bool) {
 	switch c := c.(type) {
 	case grid.Intersects:
-		return c.Geometry.Bound(), true
+		return c.Geometry, true
 	case grid.And:
 		for _, x := range c {
-			if b, ok := spatialBound(x); ok {
-				return b, true
+			if g, ok := spatialFilter(x); ok {
+				return g, true
 			}
 		}
 	}
-	return orb.Bound{}, false
+	return nil, false
 }
 
 // incidentQuery is the store query of an incidents page: with a bbox, the
 // snapshot's cells meeting it let the store use its cell index.
 func incidentQuery(snap *locate.Snapshot, q itemsQuery, town string, limit int) grid.FeatureQuery {
 	fq := grid.FeatureQuery{Where: q.where, From: q.from, To: q.to, Town: town, Limit: limit, After: q.after}
-	if b, ok := spatialBound(q.where); ok {
+	if g, ok := spatialFilter(q.where); ok {
 		cells := []string{}
-		snap.CellsIn(b, func(x *grid.Cell) bool {
+		snap.CellsMeeting(g, func(x *grid.Cell) bool {
 			if town == "" || x.TownCode == town {
 				cells = append(cells, x.Code)
 			}
@@ -549,7 +549,7 @@ func writeIncident(w *jw, crs param.OGCCRS, snap *locate.Snapshot, x *grid.Incid
 	w.raw(`,"deadline":`)
 	w.time(x.Deadline)
 	w.raw(`,"overdue":`)
-	w.bool(grid.Open(x.Status) && now.After(x.Deadline))
+	w.bool(grid.Overdue(x.Status, x.Deadline, now))
 	w.raw(`,"supervised":`)
 	w.bool(x.Supervised)
 	w.raw(`,"reworks":`)
