@@ -113,7 +113,8 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		return err
 	}
 	rows = append(rows, lr...)
-	if !sel("seed") && !sel("planner") && !sel("planner-heatmap") && !sel("planner-hotspots") && !sel("planner-stats") {
+	if !sel("seed") && !sel("planner") && !sel("planner-heatmap") && !sel("planner-hotspots") && !sel("planner-stats") &&
+		!sel("ogc-items") && !sel("ogc-v1") && !sel("ogc-cells") {
 		ir, err := benchIngest(ctx, db.DB, cat, sel, os.Stderr)
 		if err != nil {
 			return err
@@ -148,7 +149,12 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	printBench(out, append(rows, pr...))
+	rows = append(rows, pr...)
+	or, err := benchOGC(ctx, db.DB, cat, st.N, sel, os.Stderr)
+	if err != nil {
+		return err
+	}
+	printBench(out, append(rows, or...))
 	return nil
 }
 
