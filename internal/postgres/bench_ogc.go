@@ -2,8 +2,10 @@ package postgres
 
 import (
 	"context"
+	"strings"
 	"time"
 
+	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -47,6 +49,27 @@ func (b *GeoJSONBaseline) Query(ctx context.Context, box [4]float64, limit int) 
 		return nil
 	})
 	return n, size, err
+}
+
+// Columns reads the columns IncidentFeatures reads, for the same box, on
+// the GiST-indexed copy: what a GiST index on the incident table would
+// give the items query.
+func (b *GeoJSONBaseline) Columns(ctx context.Context, box [4]float64, limit int) (n int, err error) {
+	defer wrap(&err, "GeoJSONBaseline.Columns")
+	rows, err := b.db.pool.Query(ctx, strings.Replace(featureIncidentSelect, "FROM incident", "FROM bench_incident_gist", 1)+
+		` WHERE ST_Intersects(geom, ST_MakeEnvelope($1, $2, $3, $4, 4326)) ORDER BY id DESC LIMIT $5`, box[0], box[1], box[2], box[3], limit)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var x grid.Incident
+	for rows.Next() {
+		if err := scanFeatureIncident(rows, &x); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, rows.Err()
 }
 
 // Drop removes the copy.

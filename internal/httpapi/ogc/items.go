@@ -217,7 +217,8 @@ func (a *api) items(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	w := &jw{b: make([]byte, 0, 4096)}
+	// About 800 bytes a feature: one allocation for most pages.
+	w := &jw{b: make([]byte, 0, 2048+800*min(q.limit, 1000))}
 	w.raw(`{"type":"FeatureCollection","features":[`)
 	var pg page
 	switch col.src {
