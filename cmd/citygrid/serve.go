@@ -80,7 +80,8 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 	}, log)
 
 	heat := startHeat(ctx, db.DB, log)
-	go every(ctx, time.Minute, log, "flagging overdue incidents", flagOverdue(db.DB, log))
+	cache, incidents := startFeatureCache(ctx, db.DB, log)
+	go every(ctx, time.Minute, log, "flagging overdue incidents", flagOverdue(incidents, log))
 
 	cal, err := db.Calendar(ctx)
 	if err != nil {
@@ -89,7 +90,7 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: db.DB, Stats: db.DB, Heatmaps: heat, Keys: db.DB, Facilities: db.DB, Features: db.DB, Calendar: cal, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI,
+	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: incidents, Cache: cache, Stats: db.DB, Heatmaps: heat, Keys: db.DB, Facilities: db.DB, Features: db.DB, Calendar: cal, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI,
 		MinPublicCount: opts.MinPublicCount})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	log.Info("citygrid serving", "addr", "http://"+ln.Addr().String(), "ready_in", time.Since(start).Round(time.Millisecond))
@@ -129,7 +130,7 @@ func every(ctx context.Context, interval time.Duration, log *slog.Logger, what s
 
 // flagOverdue flags open incidents past their deadline for supervision
 // (督办). Replicas may all run it: each incident is flagged once.
-func flagOverdue(db *postgres.DB, log *slog.Logger) func(context.Context) error {
+func flagOverdue(db grid.IncidentStore, log *slog.Logger) func(context.Context) error {
 	return func(ctx context.Context) error {
 		ids, err := db.FlagOverdue(ctx, time.Now())
 		if len(ids) > 0 {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/internal/coord"
+	"github.com/citygrid/citygrid/internal/featcache"
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/httpapi/param"
 	"github.com/citygrid/citygrid/internal/intake"
@@ -335,6 +336,23 @@ func (s *Server) findIncidents(c echo.Context) error {
 		return grid.Errorf(grid.Unavailable, "incidents are not configured")
 	}
 	q := c.QueryParams()
+	// Answers are cached under the raw query, the caller's town scope, the
+	// grid version (names come from it) and the format the Accept header
+	// picks: an answer stored was a 200 for exactly this. overdue=true
+	// selects by the clock, so it is never cached.
+	var key string
+	var ticket featcache.Ticket
+	cache := s.cfg.Cache
+	if cache != nil && !q.Has("overdue") {
+		if snap := s.cfg.Catalog.Current(); snap != nil {
+			key = "v1\x00" + principal(c).Town + "\x00" + strconv.FormatInt(snap.Version.ID, 10) + "\x00" +
+				strconv.FormatBool(strings.Contains(c.Request().Header.Get(echo.HeaderAccept), mimeGeoJSON)) + "\x00" + c.Request().URL.RawQuery
+			if a, ok := cache.Get(key); ok {
+				return c.Blob(http.StatusOK, a.ContentType, a.Body)
+			}
+			ticket = cache.Begin()
+		}
+	}
 	out, err := parseOutput(c)
 	if err != nil {
 		return err
@@ -442,6 +460,8 @@ func (s *Server) findIncidents(c echo.Context) error {
 		nq.Set("after", strconv.FormatInt(xs[len(xs)-1].ID, 10))
 		next = "/v1/incidents?" + nq.Encode()
 	}
+	var body []byte
+	ct := mimeGeoJSON
 	if out.geojson {
 		fc := incidentCollection{Type: "FeatureCollection", Features: make([]incidentFeature, len(xs))}
 		for i := range xs {
@@ -452,15 +472,25 @@ func (s *Server) findIncidents(c echo.Context) error {
 		if next != "" {
 			fc.Links = []link{{Rel: "next", Type: mimeGeoJSON, Href: next}}
 		}
-		b, err := json.Marshal(fc)
-		if err != nil {
+		if body, err = json.Marshal(fc); err != nil {
 			return err
 		}
-		return c.Blob(http.StatusOK, mimeGeoJSON, b)
+	} else {
+		list := make([]incidentDTO, 0, len(xs))
+		for i := range xs {
+			list = append(list, s.incidentDTO(&xs[i], crs, nil))
+		}
+		if body, err = json.Marshal(map[string]any{"incidents": list, "next": next}); err != nil {
+			return err
+		}
+		ct = echo.MIMEApplicationJSON
 	}
-	list := make([]incidentDTO, 0, len(xs))
-	for i := range xs {
-		list = append(list, s.incidentDTO(&xs[i], crs, nil))
+	if key != "" {
+		var area *orb.Bound
+		if f.BBox != nil {
+			area = &orb.Bound{Min: orb.Point{f.BBox[0], f.BBox[1]}, Max: orb.Point{f.BBox[2], f.BBox[3]}}
+		}
+		cache.Put(ticket, key, area, featcache.Expiry(xs, time.Now()), featcache.Answer{Body: body, ContentType: ct})
 	}
-	return c.JSON(http.StatusOK, map[string]any{"incidents": list, "next": next})
+	return c.Blob(http.StatusOK, ct, body)
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/citygrid/citygrid/internal/featcache"
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/hexbin"
 	"github.com/citygrid/citygrid/internal/httpapi/ogc"
@@ -29,6 +30,10 @@ type Config struct {
 	Heatmaps   grid.HeatmapStore
 	Keys       grid.KeyStore
 	Features   grid.FeatureStore // the OGC API's incident and facility collections
+	// Cache keeps answers of incident reads; nil: none. Its entries are
+	// only as fresh as the writes reaching it: give Incidents as a
+	// featcache.Store over the same cache.
+	Cache *featcache.Cache
 	// MinPublicCount hides heatmap cells with fewer incidents from public
 	// callers, so no single report can be singled out (default 3).
 	MinPublicCount int
@@ -118,7 +123,7 @@ func New(cfg Config) *Server {
 	s.routesStats(e)
 	s.routesHeatmap(e)
 	s.routesHotspots(e)
-	ogc.Register(e.Group("/ogc"), ogc.Deps{Catalog: cfg.Catalog, Features: cfg.Features, Principal: principal})
+	ogc.Register(e.Group("/ogc"), ogc.Deps{Catalog: cfg.Catalog, Features: cfg.Features, Principal: principal, Cache: cfg.Cache})
 	return s
 }
 

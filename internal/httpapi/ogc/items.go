@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/internal/coord"
+	"github.com/citygrid/citygrid/internal/featcache"
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/httpapi/param"
 	"github.com/citygrid/citygrid/internal/locate"
@@ -196,9 +197,10 @@ func wgs84Area(crs param.OGCCRS, b [4]float64) orb.Geometry {
 
 // page is one page of features, written by the collection's writer.
 type page struct {
-	n       int    // features written
-	matched int64  // numberMatched; -1: not given
-	next    string // the cursor of the next page, "" on the last
+	n       int       // features written
+	matched int64     // numberMatched; -1: not given
+	next    string    // the cursor of the next page, "" on the last
+	expires time.Time // when the page goes out of date by itself (zero: never)
 }
 
 func (a *api) items(c echo.Context) error {
@@ -212,6 +214,19 @@ func (a *api) items(c echo.Context) error {
 	snap, err := a.snapshot()
 	if err != nil {
 		return err
+	}
+	// Incident pages are cached under the raw query, the caller's town
+	// scope, the grid version and the base URL the links are made of: a
+	// page stored was a 200 for exactly this.
+	var key string
+	var ticket featcache.Ticket
+	if a.d.Cache != nil && col.src == fromIncidents {
+		key = "ogc\x00" + town + "\x00" + strconv.FormatInt(snap.Version.ID, 10) + "\x00" + baseURL(c) + "\x00" + col.id + "\x00" + c.Request().URL.RawQuery
+		if ans, ok := a.d.Cache.Get(key); ok {
+			c.Response().Header().Set("Content-Crs", ans.ContentCRS)
+			return c.Blob(http.StatusOK, ans.ContentType, ans.Body)
+		}
+		ticket = a.d.Cache.Begin()
 	}
 	q, err := a.parseItems(c, col, snap)
 	if err != nil {
@@ -257,7 +272,16 @@ func (a *api) items(c echo.Context) error {
 	w.raw(`,"links":`)
 	w.links(links)
 	w.raw("}")
-	c.Response().Header().Set("Content-Crs", "<"+q.crs.URI+">")
+	crsHeader := "<" + q.crs.URI + ">"
+	if key != "" {
+		var area *orb.Bound
+		if g, ok := spatialFilter(q.where); ok {
+			b := g.Bound()
+			area = &b
+		}
+		a.d.Cache.Put(ticket, key, area, pg.expires, featcache.Answer{Body: w.b, ContentType: mimeGeoJSON, ContentCRS: crsHeader})
+	}
+	c.Response().Header().Set("Content-Crs", crsHeader)
 	return c.Blob(http.StatusOK, mimeGeoJSON, w.b)
 }
 
@@ -497,6 +521,7 @@ func (a *api) incidentPage(c echo.Context, w *jw, snap *locate.Snapshot, q items
 		writeIncident(w, q.crs, snap, &xs[i], now)
 	}
 	pg.n = len(xs)
+	pg.expires = featcache.Expiry(xs, now)
 	return pg, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/citygrid/citygrid/internal/featcache"
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/locate"
 	"github.com/labstack/echo/v4"
@@ -41,6 +42,9 @@ type Deps struct {
 	// DefaultLimit and MaxLimit bound a page (0: DefaultLimit, MaxLimit).
 	DefaultLimit, MaxLimit int
 	Now                    func() time.Time // nil: time.Now
+	// Cache keeps incident pages (nil: none); writes must reach it
+	// (featcache.Store), or its answers go stale.
+	Cache *featcache.Cache
 }
 
 type api struct {
