@@ -82,7 +82,7 @@ func (db *DB) IncidentFeatures(ctx context.Context, q grid.FeatureQuery) (out []
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
-	sql += " ORDER BY id DESC LIMIT " + strconv.Itoa(limit)
+	sql = newestFirst(sql, q.Cells, limit)
 	rows, err := db.pool.Query(ctx, sql, a.args...)
 	if err != nil {
 		return nil, db.classify(err)
@@ -99,6 +99,23 @@ func (db *DB) IncidentFeatures(ctx context.Context, q grid.FeatureQuery) (out []
 		return nil, db.classify(err)
 	}
 	return out, nil
+}
+
+// fewCells is how many cells a selection may name and still be read
+// whole before it is ordered: some 450 incidents a cell a year.
+const fewCells = 64
+
+// newestFirst orders a selection by id, newest first, and cuts it to
+// limit. Through a few cells it is selected first (the cell index) and
+// then sorted: left to itself the planner walks every partition's primary
+// key backwards hoping to meet limit matches early, which reads the whole
+// table when the cells hold fewer (50 ms instead of 4 for a 1 km² box of
+// 1,000,000 incidents).
+func newestFirst(sql string, cells []string, limit int) string {
+	if cells != nil && len(cells) <= fewCells {
+		return "WITH sel AS MATERIALIZED (" + sql + ") SELECT * FROM sel ORDER BY id DESC LIMIT " + strconv.Itoa(limit)
+	}
+	return sql + " ORDER BY id DESC LIMIT " + strconv.Itoa(limit)
 }
 
 // IncidentsSince returns the start of the oldest monthly partition that

@@ -444,7 +444,7 @@ func (db *DB) FindIncidents(ctx context.Context, f grid.IncidentFilter) (out []g
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += fmt.Sprintf(" ORDER BY id DESC LIMIT %d", limit)
+	q = newestFirst(q, f.Cells, limit)
 	rows, err := db.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, db.classify(err)
