@@ -42,6 +42,10 @@ const (
 	ActEvaluate  = "evaluate"  // closed → evaluated (综合评价)
 )
 
+// EventCreate is the first event of every trail: the incident stored, in
+// StatusCollected. It is not an action.
+const EventCreate = "create"
+
 // Actions lists every action.
 func Actions() []string {
 	return []string{ActRegister, ActDismiss, ActDispatch, ActReturn, ActReport, ActVerify,
