@@ -130,7 +130,7 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		return err
 	}
 	rate := float64(st.N) / st.Took.Seconds()
-	base, err := db.RawCopyRate(ctx, min(*n, 500_000))
+	base, err := rawCopyRate(ctx, db.DB, min(*n, 500_000))
 	if err != nil {
 		return err
 	}
