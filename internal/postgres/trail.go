@@ -17,12 +17,12 @@ var eventColumns = []string{"incident_id", "at", "action", "from_status", "to_st
 
 // BulkCreateTrails stores xs as BulkCreate does and, in the same
 // transaction, the lifecycle trail of every incident written: trails[i]
-// are the events of xs[i] in the order they happened (their IncidentID is
-// taken from xs[i], their ID from the table, so an incident's events are
-// read back in that order; an empty From is NULL, as for a creation). It
-// is the bulk path of histories made elsewhere, `citygrid seed`; live
-// actions write their own events (Transition). A line not written (a
-// duplicate external id) has no trail written either.
+// are the events of xs[i] in the order they happened. Their IncidentID is
+// taken from xs[i] and their ID from the table, so an incident's events
+// read back in that order; an empty From is NULL, as for a creation. A
+// line not written (a duplicate external id) has no trail written either.
+// It is the bulk path of histories made elsewhere (`citygrid seed`); live
+// actions write their own events (Transition).
 //
 // Errors: Invalid when trails and xs differ in length, and those of
 // BulkStream.
