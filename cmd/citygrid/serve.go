@@ -91,6 +91,8 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: db.DB, Stats: db.DB, Heatmaps: heat, Keys: db.DB, Facilities: db.DB, Calendar: cal, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI,
 		MinPublicCount: opts.MinPublicCount})
+	// A key revoked anywhere is forgotten here at once.
+	go db.ListenKeyRevocations(ctx, srv.ForgetKey, srv.ForgetKeys, log)
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	log.Info("citygrid serving", "addr", "http://"+ln.Addr().String(), "ready_in", time.Since(start).Round(time.Millisecond))
 

@@ -176,6 +176,18 @@ func OpenStatuses() []string {
 	return []string{StatusCollected, StatusRegistered, StatusDispatched, StatusHandled, StatusParked}
 }
 
+// StatesAllowing lists the states in which action is allowed, in the order
+// of Statuses.
+func StatesAllowing(action string) []string {
+	var out []string
+	for _, st := range Statuses() {
+		if slices.Contains(AllowedActions(st), action) {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
 // Open reports whether a state still needs work.
 func Open(status string) bool { return slices.Contains(OpenStatuses(), status) }
 
