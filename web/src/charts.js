@@ -61,19 +61,19 @@ export function lineChart(el, { x, series, dark = false }) {
   }, true);
 }
 
-/** groupedBars: vertical bars per category, one series per measure. */
+/** groupedBars: horizontal bars per category (largest first), one series per measure. */
 export function groupedBars(el, { labels, series, dark = false }) {
   const p = palette(dark);
   chart(el).setOption({
     animation: false,
     color: dark ? ['#3fb6ff', '#36d399', '#ff6b6b'] : ['#1f6fd1', '#3c9a3f', '#d0021b'],
     textStyle: { fontFamily: font, color: p.text },
-    grid: { left: 8, right: 8, top: 28, bottom: 4, containLabel: true },
+    grid: { left: 4, right: 16, top: 26, bottom: 0, containLabel: true },
     legend: { top: 0, textStyle: { color: p.text, fontSize: 12 }, itemWidth: 14, itemHeight: 8 },
     tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' } },
-    xAxis: { type: 'category', data: labels, axisLabel: { color: p.text, interval: 0, rotate: 40, fontSize: 11 },
+    yAxis: { type: 'category', inverse: true, data: labels, axisLabel: { color: p.text, fontSize: 12 },
       axisLine: { lineStyle: { color: p.axis } }, axisTick: { show: false } },
-    yAxis: { type: 'value', minInterval: 1, axisLabel: { color: p.text }, splitLine: { lineStyle: { color: p.split } } },
-    series: series.map((s) => ({ type: 'bar', name: s.name, data: s.data, barMaxWidth: 10 })),
+    xAxis: { type: 'value', minInterval: 1, axisLabel: { color: p.text }, splitLine: { lineStyle: { color: p.split } } },
+    series: series.map((s) => ({ type: 'bar', name: s.name, data: s.data, barMaxWidth: 6, barGap: '20%' })),
   }, true);
 }

@@ -8,7 +8,9 @@ import { createApi } from './api.js';
 import { categoriesURL, tileJSON, gridLayers } from './urls.js';
 import { startMapApp } from './mapapp.js';
 import { startScreen } from './screen.js';
+import { startWorkers } from './mapview.js';
 
+startWorkers();
 const storage = window.localStorage;
 initLang(storage);
 document.documentElement.lang = lang() === 'en' ? 'en' : 'zh-CN';

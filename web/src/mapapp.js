@@ -395,7 +395,8 @@ export function startMapApp(ctx) {
 
   function ruleText(rule) {
     const parts = [];
-    parts.push(rule.fallback ? t('rule.fallback') : t(`rule.scope.${rule.scope}`) + (rule.scope_code ? ` ${rule.scope_code}` : ''));
+    const where = rule.scope === 'zone_kind' ? t(`zone.${rule.scope_code}`) : rule.scope_code;
+    parts.push(rule.fallback ? t('rule.fallback') : t(`rule.scope.${rule.scope}`) + (where ? ` ${where}` : ''));
     if (rule.zone) parts.push(rule.zone);
     parts.push(t('rule.pattern', { pattern: rule.pattern }));
     if (rule.priority) parts.push(t('rule.priority', { p: rule.priority }));
@@ -560,7 +561,7 @@ export function startMapApp(ctx) {
     const empty = (id) => replace(el(id), h('div.value-note', { style: 'padding:20px 0' }, t('planner.empty')));
     const tg = top.data.groups;
     if (!tg.length) empty('chart-top');
-    else charts.barChart(el('chart-top'), { labels: tg.map((g) => `${g.name || ''} ${g.code.slice(-6)}`.trim()), values: tg.map((g) => g.total) });
+    else charts.barChart(el('chart-top'), { labels: tg.map((g) => (g.name ? g.name.split('-').slice(1).join('-') || g.name : g.code)), values: tg.map((g) => g.total) });
 
     const groups = trend.data.groups;
     if (!groups.length) empty('chart-trend');

@@ -1,6 +1,6 @@
 // One place that creates MapLibre maps: the worker shipped with the bundle,
 // the key on our own requests only, CJK labels from local fonts.
-import { Map as MapLibreMap, setWorkerUrl, NavigationControl, ScaleControl, AttributionControl } from 'maplibre-gl';
+import { Map as MapLibreMap, setWorkerUrl, prewarm, NavigationControl, ScaleControl, AttributionControl } from 'maplibre-gl';
 import workerUrl from 'maplibre-gl/dist/maplibre-gl-worker.mjs?url';
 import { sameOrigin } from './urls.js';
 
@@ -10,8 +10,14 @@ export const cjkFonts = '"Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC
 export const home = { center: [121.13, 28.85], zoom: 10 };
 export const cityBounds = [[120.6, 28.5], [122.2, 29.3]];
 
-export function createMap({ container, style, api, hash = true, controls = true, lang = 'zh' }) {
+/** startWorkers loads MapLibre's worker while the page asks the server what it serves. */
+export function startWorkers() {
   setWorkerUrl(new URL(workerUrl, location.href).href);
+  prewarm();
+}
+
+export function createMap({ container, style, api, hash = true, controls = true, lang = 'zh' }) {
+  startWorkers();
   const map = new MapLibreMap({
     container,
     style,

@@ -26,8 +26,8 @@ export function startScreen(ctx) {
   const byTheme = h('tbody#screen-by-theme');
   const rate = h('span.num#screen-ontime', { 'data-testid': 'screen-ontime' }, '—');
   const rateBar = h('div', { style: 'width:0%' });
-  const townChart = h('div.chart#screen-towns');
-  const dailyChart = h('div.chart#screen-daily');
+  const townChart = h('div.chart#screen-towns', { style: 'height:380px' });
+  const dailyChart = h('div.chart#screen-daily', { style: 'height:200px' });
   const topCells = h('ol.toplist#screen-top-cells');
 
   root.replaceChildren(h('div.screen', { 'data-testid': 'screen' },
@@ -69,7 +69,9 @@ export function startScreen(ctx) {
       theme: 'dark', visible: { towns: true, communities: false, cells: false, heatmap: true },
     }),
   });
-  map.fitBounds([[120.83, 28.66], [121.94, 29.07]], { padding: 30, duration: 0 });
+  const fit = () => map.fitBounds([[120.9, 28.62], [121.78, 29.08]], { padding: 16, duration: 0 });
+  fit();
+  map.once('load', () => { map.resize(); fit(); });
   window.citygrid = { map, state, api, services };
   map.on('error', (e) => { if (!e?.error?.status) console.warn('map:', e?.error?.message ?? e); });
 

@@ -136,8 +136,8 @@ export function buildStyle(opts) {
 
   if (opts.tiles) {
     layers.push(
-      { id: 'cells-line', type: 'line', source: 'grid', 'source-layer': 'cells', minzoom: 11, layout: { visibility: vis('cells') },
-        paint: { 'line-color': c.cellLine, 'line-width': ['interpolate', ['linear'], ['zoom'], 11, 0.3, 16, 1] } },
+      { id: 'cells-line', type: 'line', source: 'grid', 'source-layer': 'cells', minzoom: 12, layout: { visibility: vis('cells') },
+        paint: { 'line-color': c.cellLine, 'line-width': ['interpolate', ['linear'], ['zoom'], 12, 0.3, 16, 1], 'line-opacity': ['interpolate', ['linear'], ['zoom'], 12, 0.4, 13.5, 1] } },
       { id: 'communities-line', type: 'line', source: 'grid', 'source-layer': 'communities', minzoom: 9, layout: { visibility: vis('communities') },
         paint: { 'line-color': c.communityLine, 'line-width': ['interpolate', ['linear'], ['zoom'], 9, 0.5, 15, 1.4], 'line-dasharray': [3, 2] } },
       { id: 'towns-line', type: 'line', source: 'grid', 'source-layer': 'towns', layout: { visibility: vis('towns') },
