@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -212,6 +213,46 @@ func TestWebMap(t *testing.T) {
 	}
 	shot("dispatcher-en")
 	toggle("zh-CN", "调度")
+
+	// An incident: its details and trail, and its allowed actions as
+	// buttons that act (the dispatcher's key).
+	type incidentJSON struct {
+		ID             int64
+		Status         string
+		AllowedActions []string `json:"allowed_actions"`
+		Events         []struct{ Action, Actor string }
+	}
+	var list struct{ Incidents []incidentJSON }
+	if code := getJSONKey(t, s.url+"/v1/incidents?limit=1&status=dispatched", key, &list); code != 200 || len(list.Incidents) == 0 {
+		t.Fatalf("incidents: %d, %d listed", code, len(list.Incidents))
+	}
+	var before incidentJSON
+	getJSONKey(t, fmt.Sprintf("%s/v1/incidents/%d", s.url, list.Incidents[0].ID), key, &before)
+	eval(fmt.Sprintf(`window.citygrid.showIncident(%d); "ok"`, before.ID))
+	waitFor("the incident panel", `!!document.querySelector('[data-testid="incident-detail"] .actions')`)
+	if got := eval(`Array.from(document.querySelectorAll('[data-testid="incident-detail"] [data-action]')).map((b) => b.dataset.action).join(",")`); got != strings.Join(before.AllowedActions, ",") {
+		t.Errorf("action buttons %q, allowed_actions %q", got, strings.Join(before.AllowedActions, ","))
+	}
+	if n := eval(`String(document.querySelectorAll('[data-testid="incident-detail"] .trail li').length)`); n != fmt.Sprint(len(before.Events)) {
+		t.Errorf("the trail shows %s events, the incident has %d", n, len(before.Events))
+	}
+	shot("incident")
+	if len(before.AllowedActions) == 0 {
+		t.Fatalf("incident %d allows no action", before.ID)
+	}
+	act := before.AllowedActions[0]
+	if slices.Contains(before.AllowedActions, "supervise") {
+		act = "supervise"
+	}
+	if err := chromedp.Do(tctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-testid="incident-detail"] [data-action=%q]`, act)))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the action's answer", `!!document.querySelector('[data-testid="incident-done"]')`)
+	var after incidentJSON
+	getJSONKey(t, fmt.Sprintf("%s/v1/incidents/%d", s.url, before.ID), key, &after)
+	if len(after.Events) != len(before.Events)+1 || after.Events[len(after.Events)-1].Action != act || after.Events[len(after.Events)-1].Actor != "web" {
+		t.Errorf("after the %s button the trail is %+v", act, after.Events)
+	}
 
 	// The big screen.
 	for _, path := range []string{"/screen", "/#screen"} {

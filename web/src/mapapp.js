@@ -57,7 +57,8 @@ export function startMapApp(ctx) {
     facilityKinds: state.facilityKinds,
   });
   const map = createMap({ container: mapEl, style: buildStyle(styleOpts()), api, lang: lang() });
-  window.citygrid = { map, state, api, services };
+  // Test hooks: open an incident or locate a point as a click would.
+  window.citygrid = { map, state, api, services, showIncident: (id) => showIncident(id), locate: (lon, lat, crs = 'wgs84') => locate(lon, lat, crs, { fly: true }) };
   map.on('error', (e) => {
     // Tiles that answer 401/404 are expected while keys or services are
     // missing; they are reported in the panel, not thrown.
@@ -329,8 +330,8 @@ export function startMapApp(ctx) {
         h('button.btn.primary', { style: 'align-self:end;margin-bottom:8px', 'data-testid': 'locate-btn', onclick: submit }, t('dispatch.locate'))),
       categoryField(),
     )];
-    out.push(h('div.section', { id: 'dispatch-result', 'data-testid': 'dispatch-result', 'data-seq': String(d.seq), 'data-state': d.loading ? 'loading' : (d.result ? 'done' : (d.problem ? 'error' : 'idle')) }, resultView()));
     if (state.incident) out.push(h('div.section', { id: 'incident-detail', 'data-testid': 'incident-detail' }, incidentView()));
+    out.push(h('div.section', { id: 'dispatch-result', 'data-testid': 'dispatch-result', 'data-seq': String(d.seq), 'data-state': d.loading ? 'loading' : (d.result ? 'done' : (d.problem ? 'error' : 'idle')) }, resultView()));
     return out;
   }
 
@@ -457,6 +458,11 @@ export function startMapApp(ctx) {
     const r = await api.get(incidentURL(api.origin, id));
     state.incident = r.ok ? { id, data: r.data } : { id, problem: r };
     renderPanel();
+    if (r.ok) {
+      const p = [r.data.lon, r.data.lat];
+      setSelection([{ type: 'Feature', properties: { role: 'point' }, geometry: { type: 'Point', coordinates: p } }]);
+      map.easeTo({ center: p, zoom: Math.max(map.getZoom(), 15), duration: 500 });
+    }
   }
 
   function incidentView() {
@@ -476,7 +482,7 @@ export function startMapApp(ctx) {
         h('dt', t('incident.deadline')), h('dd', { style: x.overdue ? 'color:#c62828' : '' }, fmtTime(x.deadline, lang())),
         h('dt', t('incident.department')), h('dd', x.department.name || x.department.code),
         h('dt', t('incident.cell')), h('dd.code', x.cell.code),
-        h('dt', t('incident.source')), h('dd', x.source),
+        h('dt', t('incident.source')), h('dd', t(`source.${x.source}`) === `source.${x.source}` ? x.source : t(`source.${x.source}`)),
         x.description ? [h('dt', t('incident.description')), h('dd', x.description)] : null),
     ];
     if (x.events?.length) {
@@ -504,7 +510,7 @@ export function startMapApp(ctx) {
         }, t(`action.${a}`)))));
       }
     }
-    if (s.done) out.push(h('div.note', t('incident.done', { action: t(`action.${s.done}`) })));
+    if (s.done) out.push(h('div.note', { 'data-testid': 'incident-done' }, t('incident.done', { action: t(`action.${s.done}`) })));
     if (s.actionProblem) out.push(problemNote(s.actionProblem, t('incident.actions')));
     return out;
   }
