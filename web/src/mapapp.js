@@ -81,6 +81,8 @@ export function startMapApp(ctx) {
       }
     }
     if (map.getLayer('facilities')) map.setFilter('facilities', ['in', ['get', 'kind'], ['literal', state.facilityKinds]]);
+    // Over a basemap the towns' fill turns translucent, so the basemap shows.
+    if (map.getLayer('towns-fill')) map.setPaintProperty('towns-fill', 'fill-opacity', config.basemap && state.visible.basemap ? 0.15 : 1);
   }
   function refreshHeatTiles() {
     const src = map.getSource('heatmap');
@@ -109,7 +111,7 @@ export function startMapApp(ctx) {
     const item = (sw, label) => h('div.item', sw, h('span', label));
     if (v.basemap && config.basemap) {
       any = true;
-      parts.push(h('h4', t('layer.basemap')), h('div.caption', config.basemap_attribution || config.basemap.replace(/\?.*$/, '')));
+      parts.push(h('h4', t('layer.basemap')), h('div.caption', `${config.basemap_attribution || new URL(config.basemap).host} · ${config.basemap_crs === 'gcj02' ? 'GCJ-02' : 'WGS84 / CGCS2000'}`));
     }
     if (services.tiles && (v.towns || v.communities || v.cells)) {
       any = true;
@@ -559,10 +561,11 @@ export function startMapApp(ctx) {
     const bad = [top, trend, dept].find((r) => !r.ok);
     if (bad) {
       replace(st, problemNote(bad, t('planner.title')));
-      for (const id of ['chart-top', 'chart-trend', 'chart-dept']) replace(document.getElementById(id));
+      for (const id of ['chart-top', 'chart-trend', 'chart-dept']) document.getElementById(id).closest('.section').hidden = true;
       return;
     }
     replace(st);
+    for (const id of ['chart-top', 'chart-trend', 'chart-dept']) document.getElementById(id).closest('.section').hidden = false;
     const el = (id) => document.getElementById(id);
     const empty = (id) => replace(el(id), h('div.value-note', { style: 'padding:20px 0' }, t('planner.empty')));
     const tg = top.data.groups;
