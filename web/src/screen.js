@@ -69,7 +69,7 @@ export function startScreen(ctx) {
       theme: 'dark', visible: { towns: true, communities: false, cells: false, heatmap: true },
     }),
   });
-  const fit = () => map.fitBounds([[120.9, 28.62], [121.78, 29.08]], { padding: 16, duration: 0 });
+  const fit = () => map.fitBounds([[120.86, 28.62], [121.71, 29.08]], { padding: 20, duration: 0 });
   fit();
   map.once('load', () => { map.resize(); fit(); });
   window.citygrid = { map, state, api, services };
