@@ -104,7 +104,7 @@ export function buildStyle(opts) {
       { id: 'towns-fill', type: 'fill', source: 'grid', 'source-layer': 'towns', layout: { visibility: vis('towns') },
         paint: { 'fill-color': c.townFill, 'fill-opacity': opts.basemap?.basemap && opts.visible?.basemap ? 0.15 : 1 } },
       { id: 'zones-fill', type: 'fill', source: 'grid', 'source-layer': 'zones', layout: { visibility: vis('zones') },
-        paint: { 'fill-color': matchColor('kind', zoneColors, '#999999'), 'fill-opacity': 0.22 } },
+        paint: { 'fill-color': matchColor('kind', zoneColors, '#999999'), 'fill-opacity': 0.14 } },
       { id: 'zones-line', type: 'line', source: 'grid', 'source-layer': 'zones', layout: { visibility: vis('zones') },
         paint: { 'line-color': matchColor('kind', zoneColors, '#999999'), 'line-width': 1, 'line-opacity': 0.8 } },
     );
