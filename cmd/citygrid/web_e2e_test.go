@@ -214,6 +214,25 @@ func TestWebMap(t *testing.T) {
 	shot("dispatcher-en")
 	toggle("zh-CN", "调度")
 
+	// A point pasted in GCJ-02 (Amap), latitude first: the server converts it.
+	if err := chromedp.Do(tctx,
+		chromedp.Clear(chromedp.CSS(`#coord-input`)),
+		chromedp.SendKeys(chromedp.CSS(`#coord-input`), "28.8473, 121.1346"),
+		chromedp.SetValue(chromedp.CSS(`#coord-crs`), "gcj02"),
+		chromedp.Click(chromedp.CSS(`[data-testid="locate-btn"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the pasted point's locate", `document.body.dataset.locateSeq === "3" && !!document.getElementById("dispatch-department")`)
+	q = url.Values{"lon": {"121.1346"}, "lat": {"28.8473"}, "crs": {"gcj02"}, "category": {"E0505"}}
+	if code := getJSON(t, s.url+"/v1/locate?"+q.Encode(), &want); code != 200 {
+		t.Fatalf("locate gcj02: %d", code)
+	}
+	if got := eval(`document.querySelector('[data-testid="cell-code"]').textContent + " " + document.querySelector('[data-testid="department"]').dataset.code`); got != want.Cell.Code+" "+want.Department.Code {
+		t.Errorf("for the GCJ-02 point the panel shows %q, /v1/locate says %q", got, want.Cell.Code+" "+want.Department.Code)
+	}
+	shot("dispatcher-gcj02")
+
 	// An incident: its details and trail, and its allowed actions as
 	// buttons that act (the dispatcher's key).
 	type incidentJSON struct {

@@ -309,6 +309,7 @@ export function startMapApp(ctx) {
   function dispatchPanel() {
     const d = state.dispatch;
     const input = h('input', { type: 'text', id: 'coord-input', 'data-testid': 'coord-input', placeholder: t('dispatch.placeholder'), value: d.input,
+      onfocus: (e) => e.target.select(), // a paste replaces the last point
       onkeydown: (e) => { if (e.key === 'Enter') submit(); } });
     const crs = h('select', { id: 'coord-crs', 'data-testid': 'coord-crs' },
       crsList.map((c) => h('option', { value: c, selected: d.crs === c || undefined }, t(`crs.${c}`))));
@@ -600,6 +601,7 @@ export function startMapApp(ctx) {
     if (r.reason === 'badKey') return h('div.note.error', t('key.invalid'));
     if (r.reason === 'forbidden') return h('div.note.error', t('key.forbidden', { what }));
     if (r.reason === 'network') return h('div.note.error', t('msg.network'));
+    if (r.reason === 'input') return h('div.note.error', { 'data-testid': 'input-error' }, r.problem.detail);
     return h('div.note.error', t('msg.error', { detail: r.problem?.detail || r.problem?.title || `HTTP ${r.status}` }));
   }
 
