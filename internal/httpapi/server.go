@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -37,6 +38,9 @@ type Config struct {
 	OpenAPI        []byte
 	// BodyLimit caps request bodies (default 64 MiB: a 100,000-point batch fits).
 	BodyLimit string
+	// Web is the built web map (web.Dist's "dist", through WebFiles); nil:
+	// the page routes answer 404.
+	Web fs.FS
 }
 
 // Server is the HTTP face of citygrid.
@@ -116,6 +120,7 @@ func New(cfg Config) *Server {
 	s.routesStats(e)
 	s.routesHeatmap(e)
 	s.routesHotspots(e)
+	s.routesWeb(e)
 	return s
 }
 
