@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -44,6 +45,9 @@ type Config struct {
 	OpenAPI        []byte
 	// BodyLimit caps request bodies (default 64 MiB: a 100,000-point batch fits).
 	BodyLimit string
+	// Web is the built web map (web.Dist's "dist", through WebFiles); nil:
+	// the page routes answer 404.
+	Web fs.FS
 }
 
 // Server is the HTTP face of citygrid.
@@ -124,6 +128,7 @@ func New(cfg Config) *Server {
 	s.routesHeatmap(e)
 	s.routesHotspots(e)
 	ogc.Register(e.Group("/ogc"), ogc.Deps{Catalog: cfg.Catalog, Features: cfg.Features, Principal: principal, Cache: cfg.Cache})
+	s.routesWeb(e)
 	return s
 }
 
