@@ -98,29 +98,6 @@ func (w *jw) timePtr(t *time.Time) {
 	w.time(*t)
 }
 
-// value writes a string, a float64, an int64, a bool or a time; anything
-// else through encoding/json.
-func (w *jw) value(v any) {
-	switch v := v.(type) {
-	case string:
-		w.str(v)
-	case float64:
-		w.num(v)
-	case int64:
-		w.int(v)
-	case int:
-		w.int(int64(v))
-	case bool:
-		w.bool(v)
-	case time.Time:
-		w.time(v)
-	case nil:
-		w.raw("null")
-	default:
-		w.b = append(w.b, mustJSON(v)...)
-	}
-}
-
 // point writes a WGS84 point in the output system's numbers and axis order.
 func (w *jw) point(crs param.OGCCRS, p orb.Point) {
 	x, y := p[0], p[1]
