@@ -477,7 +477,7 @@ func LikeMatch(pattern, s string) bool {
 	return pi == len(p)
 }
 
-// String writes c for messages and logs.
+// CondString writes c for messages and logs.
 func CondString(c Cond) string {
 	switch c := c.(type) {
 	case nil:
