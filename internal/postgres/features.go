@@ -64,12 +64,13 @@ func (db *DB) IncidentFeatures(ctx context.Context, q grid.FeatureQuery) (out []
 	if !q.To.IsZero() {
 		where = append(where, "occurred_at <= "+a.add(q.To)+"::timestamptz")
 	}
+	after := ""
 	if q.After != "" {
 		id, err := strconv.ParseInt(q.After, 10, 64)
 		if err != nil || id <= 0 {
 			return nil, grid.Errorf(grid.Invalid, "cursor %q is not an incident id", q.After)
 		}
-		where = append(where, "id < "+a.add(id)+"::bigint")
+		after = "id < " + a.add(id) + "::bigint"
 	}
 	if q.Where != nil {
 		c, err := compileCond(q.Where, incidentColumnsByProp, "geom", &a)
@@ -78,11 +79,7 @@ func (db *DB) IncidentFeatures(ctx context.Context, q grid.FeatureQuery) (out []
 		}
 		where = append(where, c)
 	}
-	sql := featureIncidentSelect
-	if len(where) > 0 {
-		sql += " WHERE " + strings.Join(where, " AND ")
-	}
-	sql = newestFirst(sql, q.Cells, limit)
+	sql := newestFirst(featureIncidentSelect, where, after, q.Cells, limit)
 	rows, err := db.pool.Query(ctx, sql, a.args...)
 	if err != nil {
 		return nil, db.classify(err)
@@ -105,17 +102,34 @@ func (db *DB) IncidentFeatures(ctx context.Context, q grid.FeatureQuery) (out []
 // whole before it is ordered: some 450 incidents a cell a year.
 const fewCells = 64
 
-// newestFirst orders a selection by id, newest first, and cuts it to
-// limit. Through a few cells it is selected first (the cell index) and
-// then sorted: left to itself the planner walks every partition's primary
-// key backwards hoping to meet limit matches early, which reads the whole
-// table when the cells hold fewer (50 ms instead of 4 for a 1 km² box of
+// newestFirst selects from sel (a SELECT … FROM incident) what where and
+// the keyset condition after ("" none) hold, newest (highest id) first, at
+// most limit. Through a few cells the selection is read whole first (the
+// cell index) and then cut and sorted: left to itself the planner walks
+// every partition's primary key — backwards hoping to meet limit matches
+// early, or as a bitmap for the cursor — which reads the whole table when
+// the cells hold fewer rows (50 ms instead of 4 for a 1 km² box of
 // 1,000,000 incidents).
-func newestFirst(sql string, cells []string, limit int) string {
+func newestFirst(sel string, where []string, after string, cells []string, limit int) string {
+	tail := " ORDER BY id DESC LIMIT " + strconv.Itoa(limit)
 	if cells != nil && len(cells) <= fewCells {
-		return "WITH sel AS MATERIALIZED (" + sql + ") SELECT * FROM sel ORDER BY id DESC LIMIT " + strconv.Itoa(limit)
+		sql := "WITH sel AS MATERIALIZED (" + sel
+		if len(where) > 0 {
+			sql += " WHERE " + strings.Join(where, " AND ")
+		}
+		sql += ") SELECT * FROM sel"
+		if after != "" {
+			sql += " WHERE " + after
+		}
+		return sql + tail
 	}
-	return sql + " ORDER BY id DESC LIMIT " + strconv.Itoa(limit)
+	if after != "" {
+		where = append(where, after)
+	}
+	if len(where) > 0 {
+		sel += " WHERE " + strings.Join(where, " AND ")
+	}
+	return sel + tail
 }
 
 // IncidentsSince returns the start of the oldest monthly partition that
