@@ -76,12 +76,12 @@ func (f noFallback) Heatmap(context.Context, grid.HeatQuery) ([]grid.HeatCell, e
 func TestHeatWriteDuringReloadIsNotLost(t *testing.T) {
 	ctx := context.Background()
 	loc := time.FixedZone("CST", 8*3600)
-	cell, err := h3.LatLngToCell(h3.NewLatLng(28.85, 121.13), 9)
+	cell, err := h3.LatLngToCell(h3.NewLatLng(28.85, 121.13), 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	day := grid.Date{Year: 2026, Month: 3, Day: 2}
-	s := grid.RollupSlice{Category: "E0505", Day: day}
+	s := grid.RollupSlice{Category: "E0505", Day: day, Town: "331082001"}
 	src := &memRollups{}
 	src.add(memRow{s, 9, uint64(cell), 300}) // more than one packed entry holds
 	heat := NewHeat(src, noFallback{t}, loc)

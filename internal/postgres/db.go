@@ -70,7 +70,9 @@ func (db *DB) Migrate(ctx context.Context) error {
 	return Migrate(ctx, db.pool)
 }
 
-// Migrate applies the embedded migrations on a connection from pool.
+// Migrate applies the embedded migrations on a connection from pool, then
+// writes the rollup rows a migration left to the service (see
+// rebuildRollups).
 func Migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
 	defer wrap(&err, "migrate")
 	conn, err := pool.Acquire(ctx)
@@ -85,7 +87,10 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
 	if err := m.LoadMigrations(migrations.FS); err != nil {
 		return err
 	}
-	return m.Migrate(ctx)
+	if err := m.Migrate(ctx); err != nil {
+		return err
+	}
+	return rebuildRollups(ctx, pool)
 }
 
 // wrap gives an error its context, keeping domain errors' kinds.

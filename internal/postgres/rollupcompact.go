@@ -22,23 +22,22 @@ import (
 // nothing.
 func (db *DB) CompactRollups(ctx context.Context, minRows int) (merged int, err error) {
 	defer wrap(&err, "CompactRollups")
-	rows, err := db.pool.Query(ctx, `SELECT category, day FROM h3_rollup GROUP BY 1, 2 HAVING count(*) > $1`, minRows)
+	rows, err := db.pool.Query(ctx, `SELECT category, day, town FROM h3_rollup GROUP BY 1, 2, 3 HAVING count(*) > $1`, minRows)
 	if err != nil {
 		return 0, db.classify(err)
 	}
-	type slice struct {
-		cat string
-		day time.Time
-	}
-	todo, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (slice, error) {
-		var s slice
-		return s, r.Scan(&s.cat, &s.day)
+	todo, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (grid.RollupSlice, error) {
+		var s grid.RollupSlice
+		var day time.Time
+		err := r.Scan(&s.Category, &day, &s.Town)
+		s.Day = grid.DateOf(day)
+		return s, err
 	})
 	if err != nil {
 		return 0, db.classify(err)
 	}
 	for _, s := range todo {
-		if err := db.compactSlice(ctx, s.cat, s.day); err != nil {
+		if err := db.compactSlice(ctx, s); err != nil {
 			return merged, err
 		}
 		merged++
@@ -46,19 +45,20 @@ func (db *DB) CompactRollups(ctx context.Context, minRows int) (merged int, err 
 	return merged, nil
 }
 
-// compactSlice merges the rows of one slice into one.
-func (db *DB) compactSlice(ctx context.Context, cat string, day time.Time) error {
+// compactSlice merges the rows of one slice into one. Entries are summed
+// by hour and cell; corrections that cancel out are dropped.
+func (db *DB) compactSlice(ctx context.Context, s grid.RollupSlice) error {
 	_, err := db.pool.Exec(ctx, `
 		WITH d AS (
-			DELETE FROM h3_rollup WHERE category = $1 AND day = $2 RETURNING hours, cells, counts
+			DELETE FROM h3_rollup WHERE category = $1 AND day = $2 AND town = $3 RETURNING hours, cells, counts
 		), e AS (
 			SELECT u.hour, u.h3, sum(u.n)::integer AS n
 			FROM d CROSS JOIN LATERAL unnest(d.hours, d.cells, d.counts) AS u(hour, h3, n)
-			GROUP BY 1, 2
+			GROUP BY 1, 2 HAVING sum(u.n) <> 0
 		)
-		INSERT INTO h3_rollup (category, day, hours, cells, counts)
-		SELECT $1, $2, array_agg(hour ORDER BY hour, h3), array_agg(h3 ORDER BY hour, h3), array_agg(n ORDER BY hour, h3)
-		FROM e HAVING count(*) > 0`, cat, day)
+		INSERT INTO h3_rollup (category, day, town, hours, cells, counts)
+		SELECT $1, $2, $3, array_agg(hour ORDER BY hour, h3), array_agg(h3 ORDER BY hour, h3), array_agg(n ORDER BY hour, h3)
+		FROM e HAVING count(*) > 0`, s.Category, s.Day.Time(), s.Town)
 	return db.classify(err)
 }
 
@@ -87,7 +87,7 @@ func (db *DB) countSingles(ss []grid.RollupSlice) {
 			defer f.merges.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			err := db.compactSlice(ctx, s.Category, s.Day.Time())
+			err := db.compactSlice(ctx, s)
 			f.mu.Lock()
 			delete(f.compacting, s)
 			if err == nil {

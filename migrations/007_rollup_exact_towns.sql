@@ -1,0 +1,66 @@
+-- H3 rollups become exact at every resolution and gain the town.
+--
+-- A slice is now (category, town, local day). Its cells hold mixed
+-- resolutions with signed counts: a resolution-10 cell is a base entry,
+-- the incident's own cell (incident.h3), counted at every coarser
+-- resolution in its parent; a cell of resolution r in 5…9 is a correction
+-- counted at r only — +1 at latLngToCell(point, r) and −1 at the parent of
+-- the resolution-10 cell, for the incidents near cell edges where the two
+-- differ (H3 cells do not nest). Merges sum by (hour, cell) and drop the
+-- entries that cancel out; zero counts are never stored.
+--
+-- The rows of migration 006 can be neither split by town nor corrected
+-- (their resolution-9 cells lost the points), and SQL has no H3 library to
+-- compute latLngToCell: the rollups are rebuilt from the incident table by
+-- the service (internal/postgres, rebuildRollups, run by every migrate
+-- right after this migration), with the same code that writes the rollups
+-- of new incidents. h3_rollup_rebuild says what is left: the incidents with
+-- id ≤ through, in local months from next on. Every incident committed
+-- before this migration has such an id; incidents written after it carry
+-- their own rollup rows and higher ids (the sequence only grows), so none
+-- is counted twice. A writer of the old format still running fails on the
+-- new columns rather than writing a row that would miscount.
+LOCK TABLE h3_rollup IN ACCESS EXCLUSIVE MODE; -- waits for the writers of old rows
+DROP TABLE h3_rollup;
+CREATE TABLE h3_rollup (
+    category text COLLATE "C" NOT NULL,
+    town     text COLLATE "C" NOT NULL,
+    day      date NOT NULL,
+    hours    smallint[] NOT NULL CHECK (0 <= ALL (hours) AND 23 >= ALL (hours)),
+    cells    bigint[] NOT NULL,
+    counts   integer[] NOT NULL CHECK (0 <> ALL (counts)),
+    CHECK (cardinality(hours) = cardinality(cells) AND cardinality(cells) = cardinality(counts))
+);
+CREATE INDEX h3_rollup_slice ON h3_rollup (category, day, town);
+
+CREATE TABLE h3_rollup_rebuild (
+    through bigint NOT NULL,  -- incidents with id ≤ through have no rollup rows yet
+    next    timestamptz,      -- those before this local midnight are done (NULL: none yet)
+    last    timestamptz       -- the latest occurred_at among them
+);
+INSERT INTO h3_rollup_rebuild (through)
+    SELECT last_value FROM incident_id_seq WHERE is_called AND EXISTS (SELECT 1 FROM incident);
+
+---- create above / drop below ----
+-- Back to one row set per (category, day) of resolution-9 cells: the
+-- parents of the base entries, as migration 006 counted them; the
+-- corrections and the towns are dropped.
+DROP TABLE h3_rollup_rebuild;
+CREATE TABLE h3_rollup_006 (
+    category text COLLATE "C" NOT NULL,
+    day      date NOT NULL,
+    hours    smallint[] NOT NULL CHECK (0 <= ALL (hours) AND 23 >= ALL (hours)),
+    cells    bigint[] NOT NULL,
+    counts   integer[] NOT NULL CHECK (0 <= ALL (counts)),
+    CHECK (cardinality(hours) = cardinality(cells) AND cardinality(cells) = cardinality(counts))
+);
+INSERT INTO h3_rollup_006
+    SELECT category, day, array_agg(hour), array_agg(h3), array_agg(n) FROM (
+        SELECT r.category, r.day, u.hour, h3_parent(u.h3, 9) AS h3, sum(u.n)::integer AS n
+        FROM h3_rollup r CROSS JOIN LATERAL unnest(r.hours, r.cells, r.counts) AS u(hour, h3, n)
+        WHERE (u.h3 >> 52) & 15 = 10
+        GROUP BY 1, 2, 3, 4
+    ) e GROUP BY 1, 2;
+DROP TABLE h3_rollup;
+ALTER TABLE h3_rollup_006 RENAME TO h3_rollup;
+CREATE INDEX h3_rollup_slice ON h3_rollup (category, day);
