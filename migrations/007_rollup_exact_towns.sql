@@ -1,7 +1,11 @@
 -- H3 rollups become exact at every resolution and gain the town.
 --
--- A slice is now (category, town, local day). Its cells hold mixed
--- resolutions with signed counts: a resolution-10 cell is a base entry,
+-- A row still holds a category's local day, and its entries now carry
+-- their town: parallel arrays of hours, towns, cells and signed counts (a
+-- town as its 9-digit code read as a number, so that an entry costs 4
+-- bytes more, not a string; rows per category and day, not per town, so
+-- that a bulk load spread over a year writes as few rows as before). The
+-- cells hold mixed resolutions with signed counts: a resolution-10 cell is a base entry,
 -- the incident's own cell (incident.h3), counted at every coarser
 -- resolution in its parent; a cell of resolution r in 5…9 is a correction
 -- counted at r only — +1 at latLngToCell(point, r) and −1 at the parent of
@@ -15,7 +19,7 @@
 -- the service (internal/postgres, rebuildRollups, run by every migrate
 -- right after this migration), with the same code that writes the rollups
 -- of new incidents. h3_rollup_rebuild says what is left: the incidents with
--- id ≤ through, in local months from next on. Every incident committed
+-- id ≤ through in the partitions not yet done. Every incident committed
 -- before this migration has such an id; incidents written after it carry
 -- their own rollup rows and higher ids (the sequence only grows), so none
 -- is counted twice. A writer of the old format still running fails on the
@@ -24,27 +28,26 @@ LOCK TABLE h3_rollup IN ACCESS EXCLUSIVE MODE; -- waits for the writers of old r
 DROP TABLE h3_rollup;
 CREATE TABLE h3_rollup (
     category text COLLATE "C" NOT NULL,
-    town     text COLLATE "C" NOT NULL,
     day      date NOT NULL,
     hours    smallint[] NOT NULL CHECK (0 <= ALL (hours) AND 23 >= ALL (hours)),
+    towns    integer[] NOT NULL CHECK (0 < ALL (towns) AND 999999999 >= ALL (towns)),
     cells    bigint[] NOT NULL,
     counts   integer[] NOT NULL CHECK (0 <> ALL (counts)),
-    CHECK (cardinality(hours) = cardinality(cells) AND cardinality(cells) = cardinality(counts))
+    CHECK (cardinality(hours) = cardinality(towns) AND cardinality(towns) = cardinality(cells) AND cardinality(cells) = cardinality(counts))
 );
-CREATE INDEX h3_rollup_slice ON h3_rollup (category, day, town);
+CREATE INDEX h3_rollup_slice ON h3_rollup (category, day);
 
 CREATE TABLE h3_rollup_rebuild (
-    through bigint NOT NULL,  -- incidents with id ≤ through have no rollup rows yet
-    next    timestamptz,      -- those before this local midnight are done (NULL: none yet)
-    last    timestamptz       -- the latest occurred_at among them
+    through bigint NOT NULL,                -- incidents with id ≤ through have no rollup rows yet
+    done    text[] NOT NULL DEFAULT '{}'    -- the incident partitions already counted
 );
 INSERT INTO h3_rollup_rebuild (through)
     SELECT last_value FROM incident_id_seq WHERE is_called AND EXISTS (SELECT 1 FROM incident);
 
 ---- create above / drop below ----
--- Back to one row set per (category, day) of resolution-9 cells: the
--- parents of the base entries, as migration 006 counted them; the
--- corrections and the towns are dropped.
+-- Back to resolution-9 cells per (category, day): the parents of the base
+-- entries, as migration 006 counted them; corrections and towns are
+-- dropped.
 DROP TABLE h3_rollup_rebuild;
 CREATE TABLE h3_rollup_006 (
     category text COLLATE "C" NOT NULL,

@@ -183,8 +183,10 @@ type RollupSlice struct {
 // resolution-10 cell, +1 at the cell that holds its point and −1 at that
 // parent. Summed that way, every resolution is H3's own answer.
 type RollupSource interface {
-	// RollupRows calls fn for every rollup row of the given slices, or of
-	// every slice when slices is nil, from one consistent snapshot.
+	// RollupRows calls fn for every rollup entry of the given slices'
+	// categories and days, in every town (the unit in which stores keep
+	// and read rollups), or for every entry when slices is nil, from one
+	// consistent snapshot.
 	RollupRows(ctx context.Context, slices []RollupSlice, fn func(s RollupSlice, hour int, cell uint64, n int64) error) error
 }
 

@@ -37,6 +37,78 @@ func TestParentIsH3s(t *testing.T) {
 	}
 }
 
+// TestExactIsLatLngToCell: the corrections Exact finds are exactly the
+// resolutions where latLngToCell differs from the parent of the point's
+// resolution-10 cell — for random points and for points within
+// nanometres of edges and at vertices of every resolution — and most
+// points need no call into H3.
+func TestExactIsLatLngToCell(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var pts []h3.LatLng
+	for range 20000 {
+		pts = append(pts, h3.NewLatLng(28.66+r.Float64()*0.41, 120.83+r.Float64()*0.88))
+	}
+	for res := MinRes; res <= BaseRes; res++ {
+		for range 40 {
+			c, err := h3.LatLngToCell(pts[r.IntN(20000)], res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctr, _ := c.LatLng()
+			b, _ := c.Boundary()
+			for i, v := range b { // the vertex, and the edge crossing halfway to the next, by bisection
+				pts = append(pts, v)
+				w := b[(i+1)%len(b)]
+				m := h3.NewLatLng((v.Lat+w.Lat)/2, (v.Lng+w.Lng)/2)
+				lo, hi := 0.5, 1.5
+				for range 60 {
+					mid := (lo + hi) / 2
+					p := h3.NewLatLng(ctr.Lat+mid*(m.Lat-ctr.Lat), ctr.Lng+mid*(m.Lng-ctr.Lng))
+					if x, _ := h3.LatLngToCell(p, res); x == c {
+						lo = mid
+					} else {
+						hi = mid
+					}
+				}
+				for _, s := range []float64{lo, hi} {
+					pts = append(pts, h3.NewLatLng(ctr.Lat+s*(m.Lat-ctr.Lat), ctr.Lng+s*(m.Lng-ctr.Lng)))
+				}
+			}
+		}
+	}
+	ex := &Exact{}
+	inside := 0
+	for _, ll := range pts {
+		base, err := h3.LatLngToCell(ll, BaseRes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[int][2]h3.Cell{}
+		for res := MinRes; res < BaseRes; res++ {
+			c, _ := h3.LatLngToCell(ll, res)
+			if p, _ := base.Parent(res); c != p {
+				want[res] = [2]h3.Cell{c, p}
+			}
+			if in, _ := ex.interiorOf(Parent(base, res)); in.contains(ll) {
+				inside++
+			}
+		}
+		got := map[int][2]h3.Cell{}
+		if err := ex.Corrections(ll, base, func(res int, exact, parent h3.Cell) { got[res] = [2]h3.Cell{exact, parent} }); err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("%v: corrections %v, latLngToCell says %v", ll, got, want)
+		}
+	}
+	if share := float64(inside) / float64(len(pts)*(BaseRes-MinRes)); share < 0.8 {
+		t.Errorf("only %.0f %% of the checks were answered without H3", share*100)
+	}
+	if err := ex.Corrections(pts[0], h3.Cell(0x8a4b3623ffff), func(int, h3.Cell, h3.Cell) {}); err == nil {
+		t.Error("an invalid base cell was accepted")
+	}
+}
+
 func TestCompactSumsSignedCounts(t *testing.T) {
 	es := []uint32{pack(3, 5, 63), pack(3, 5, 63), pack(3, 5, 2), pack(1, 0, -1), pack(1, 0, 1), pack(2, 7, -64), pack(2, 7, -10), pack(0, 23, 5)}
 	got := compact(es)
@@ -92,6 +164,7 @@ func TestHeatIsLatLngToCell(t *testing.T) {
 	}
 	cats, towns := []string{"E0505", "E0506", "E0406"}, []string{"331082001", "331082002", "331082003"}
 	src := &memRollups{}
+	ex := &Exact{}
 	var all []point
 	for i, ll := range pts {
 		base, err := h3.LatLngToCell(ll, BaseRes)
@@ -106,7 +179,7 @@ func TestHeatIsLatLngToCell(t *testing.T) {
 		s := grid.RollupSlice{Category: p.cat, Day: p.day, Town: p.town}
 		for range p.multiplier {
 			src.add(memRow{s, p.hour, uint64(base), 1})
-			if err := Corrections(ll, base, func(res int, exact, parent h3.Cell) {
+			if err := ex.Corrections(ll, base, func(res int, exact, parent h3.Cell) {
 				src.add(memRow{s, p.hour, uint64(exact), 1})
 				src.add(memRow{s, p.hour, uint64(parent), -1})
 			}); err != nil {

@@ -18,14 +18,15 @@ import (
 // over arrays instead of a scan of a year of rollup rows.
 //
 // It mirrors the database's rollups by slices (one category in one town on
-// one day). Writers report the slices they touched once they have
-// committed (Invalidate: directly in the writing process, through NOTIFY in
-// the others); a query reloads the slices it needs that changed since they
-// were loaded, then sums. A slice is dirty when it was invalidated after
-// the load that produced its rows began, so a write that commits while a
-// slice is being reloaded is never lost: its invalidation makes the slice
-// dirty again. Until the first full load has finished, queries go to the
-// fallback store.
+// one day), kept in blocks of a category's day, as the store keeps its
+// rows. Writers report the slices they touched once they have committed
+// (Invalidate: directly in the writing process, through NOTIFY in the
+// others); a query reloads the blocks of the slices it needs that changed
+// since they were loaded, then sums. A slice is dirty when it was
+// invalidated after the load that produced its block began, so a write
+// that commits while a block is being reloaded is never lost: its
+// invalidation makes the slice dirty again. Until the first full load has
+// finished, queries go to the fallback store.
 //
 // The zero value is not usable; use NewHeat. Safe for concurrent use.
 type Heat struct {
@@ -39,8 +40,9 @@ type Heat struct {
 	loading bool
 	loadErr error
 	epoch   uint64 // advanced by InvalidateAll
-	slices  map[sliceKey]heatSlice
-	wake    chan struct{} // closed and replaced when a full load ends
+	blocks  map[blockKey]dayBlock
+	dirty   map[blockKey][]townClock // per block, its towns invalidated since it was loaded
+	wake    chan struct{}            // closed and replaced when a full load ends
 
 	cats, towns codes // category and town codes by small number
 
@@ -48,51 +50,60 @@ type Heat struct {
 	cells  cellIndex
 }
 
-// sliceKey names a slice by the numbers of its category and town.
-type sliceKey struct {
-	cat, town uint16
-	day       int32 // days since 1970-01-01
+// blockKey names a category's day by the category's number.
+type blockKey struct {
+	cat uint16
+	day int32 // days since 1970-01-01
 }
 
-// heatSlice is one category in one town on one day. rows is never changed
-// in place: reloads install a new array, so readers may sum an old one
+// dayBlock is a category's day in every town. rows is never changed in
+// place: reloads install a new array, so readers may sum an old one
 // unlocked.
-type heatSlice struct {
-	rows     []uint32 // see layout
-	dirtyAt  uint64   // clock of the last invalidation
+type dayBlock struct {
+	rows     []uint32 // see the layout below
+	dirtyAt  uint64   // clock of the last invalidation of any of its slices
 	loadedAt uint64   // clock when the load that produced rows began
 }
 
-func (s heatSlice) dirty() bool { return s.dirtyAt > s.loadedAt }
+func (b dayBlock) dirty() bool { return b.dirtyAt > b.loadedAt }
 
-// A slice's rows are a header of groups-1 words, then its entries in
-// groups: group 0 the base entries (resolution-10 cells), group g ≥ 1 the
-// corrections of resolution BaseRes−g. Header word i is where group i ends
-// (the last group ends with the array). A slice without entries is nil.
+// townClock is when a town's slice of a block was last invalidated.
+type townClock struct {
+	town uint16
+	at   uint64
+}
+
+// A block's rows are a directory, then entries. The directory is the
+// number of towns, then for each town (in number order) its number and
+// where each of its groups of entries ends: group 0 the base entries
+// (resolution-10 cells), group g ≥ 1 the corrections of resolution
+// BaseRes−g. A town's first group starts where the previous town's last
+// ends (the first town's, after the directory). A block without entries
+// is nil.
 const (
-	groups = BaseRes - MinRes + 1
-	header = groups - 1
+	groups  = BaseRes - MinRes + 1
+	perTown = 1 + groups
 )
 
-// group returns the entries of group g of rows.
-func group(rows []uint32, g int) []uint32 {
+// townsOf is the number of towns in a block's directory.
+func townsOf(rows []uint32) int {
 	if len(rows) == 0 {
-		return nil
+		return 0
 	}
-	start, end := uint32(header), uint32(len(rows))
-	if g > 0 {
-		start = rows[g-1]
-	}
-	if g < header {
-		end = rows[g]
-	}
-	return rows[start:end]
+	return int(rows[0])
+}
+
+// townAt returns the number of the i-th town of a block and its groups'
+// ends.
+func townAt(rows []uint32, i int) (town uint16, ends []uint32) {
+	d := rows[1+i*perTown : 1+(i+1)*perTown]
+	return uint16(d[0]), d[1:]
 }
 
 // groupOf is the group of a cell's resolution.
 func groupOf(res int) int { return BaseRes - res }
 
-// An entry packs a cell's position in the cell index (20 bits), the local
+// An entry packs a cell's number at its resolution (20 bits), the local
 // hour (5 bits) and a signed count (7 bits, two's complement); larger
 // counts take several entries.
 const (
@@ -111,7 +122,7 @@ func hourOf(e uint32) int { return int(e >> 7 & 31) }
 // memory go to fallback. Days are local days in loc (China time for the
 // rollups). Call Load (or Start) to fill it.
 func NewHeat(src grid.RollupSource, fallback grid.HeatmapStore, loc *time.Location) *Heat {
-	return &Heat{src: src, fallback: fallback, loc: loc, slices: map[sliceKey]heatSlice{},
+	return &Heat{src: src, fallback: fallback, loc: loc, blocks: map[blockKey]dayBlock{}, dirty: map[blockKey][]townClock{},
 		cells: newCellIndex(), wake: make(chan struct{})}
 }
 
@@ -120,40 +131,51 @@ func dayNumber(d grid.Date) int32 {
 	return int32(d.Time().Unix() / 86400)
 }
 
-// keyOf numbers a slice's category and town, adding codes not seen yet.
-func (h *Heat) keyOf(s grid.RollupSlice) (sliceKey, error) {
+// keyOf numbers a slice's block and town, adding codes not seen yet.
+func (h *Heat) keyOf(s grid.RollupSlice) (blockKey, uint16, error) {
 	cat, err := h.cats.id(s.Category)
 	if err != nil {
-		return sliceKey{}, err
+		return blockKey{}, 0, err
 	}
 	town, err := h.towns.id(s.Town)
 	if err != nil {
-		return sliceKey{}, err
+		return blockKey{}, 0, err
 	}
-	return sliceKey{cat, town, dayNumber(s.Day)}, nil
+	return blockKey{cat, dayNumber(s.Day)}, town, nil
 }
 
 // Invalidate marks slices as changed: a write that touched them has
-// committed. The next query that needs one reloads it.
+// committed. The next query that needs one reloads its block.
 func (h *Heat) Invalidate(ss []grid.RollupSlice) {
 	h.mu.Lock()
 	h.clock++
 	now := h.clock
 	var overflow bool
 	for _, s := range ss {
-		k, err := h.keyOf(s)
-		if err != nil { // more codes than a slice key numbers
+		k, town, err := h.keyOf(s)
+		if err != nil { // more codes than the model numbers
 			overflow = true
 			break
 		}
-		sl := h.slices[k]
-		sl.dirtyAt = now
-		h.slices[k] = sl
+		b := h.blocks[k]
+		b.dirtyAt = now
+		h.blocks[k] = b
+		h.dirty[k] = setClock(h.dirty[k], town, now)
 	}
 	h.mu.Unlock()
 	if overflow {
 		h.InvalidateAll(context.Background())
 	}
+}
+
+func setClock(tcs []townClock, town uint16, at uint64) []townClock {
+	for i := range tcs {
+		if tcs[i].town == town {
+			tcs[i].at = at
+			return tcs
+		}
+	}
+	return append(tcs, townClock{town, at})
 }
 
 // InvalidateAll forgets everything: after a lost notification connection,
@@ -237,59 +259,77 @@ func (h *Heat) Load(ctx context.Context) (err error) {
 	}
 }
 
-// install replaces the slices with a full load begun at clock start, unless
+// install replaces the blocks with a full load begun at clock start, unless
 // everything was invalidated since.
-func (h *Heat) install(fresh map[sliceKey][]uint32, start, epoch uint64) bool {
+func (h *Heat) install(fresh map[blockKey][]uint32, start, epoch uint64) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.epoch != epoch {
 		return false
 	}
-	old := h.slices
-	h.slices = make(map[sliceKey]heatSlice, len(fresh))
+	old, oldDirty := h.blocks, h.dirty
+	h.blocks = make(map[blockKey]dayBlock, len(fresh))
+	h.dirty = map[blockKey][]townClock{}
 	for k, rows := range fresh {
-		h.slices[k] = heatSlice{rows: rows, loadedAt: start}
+		h.blocks[k] = dayBlock{rows: rows, loadedAt: start}
 	}
 	// Invalidations that arrived after this load began may not be in it.
 	for k, o := range old {
 		if o.dirtyAt > start {
-			s := h.slices[k]
-			s.dirtyAt = o.dirtyAt
-			h.slices[k] = s
+			b := h.blocks[k]
+			b.dirtyAt = o.dirtyAt
+			h.blocks[k] = b
+			h.dirty[k] = after(oldDirty[k], start)
 		}
 	}
 	h.loaded = true
 	return true
 }
 
-// read loads the rows of slices (all when nil) into packed, compacted
-// arrays. Cells new to the model are added to the cell index.
-func (h *Heat) read(ctx context.Context, want []grid.RollupSlice) (map[sliceKey][]uint32, error) {
-	type building [groups][]uint32
-	got := map[sliceKey]*building{}
+// after keeps the clocks later than at.
+func after(tcs []townClock, at uint64) []townClock {
+	var out []townClock
+	for _, tc := range tcs {
+		if tc.at > at {
+			out = append(out, tc)
+		}
+	}
+	return out
+}
+
+// read loads the rows of the blocks of slices (all when nil) into packed,
+// compacted arrays. Cells new to the model are added to the cell index.
+func (h *Heat) read(ctx context.Context, want []grid.RollupSlice) (map[blockKey][]uint32, error) {
+	type building map[uint16]*[groups][]uint32 // by town
+	got := map[blockKey]building{}
 	local := map[h3.Cell]uint32{} // this read's view of the index: one lock per new cell
 	var last grid.RollupSlice
-	var cur *building
+	var cur *[groups][]uint32
 	err := h.src.RollupRows(ctx, want, func(s grid.RollupSlice, hour int, cell uint64, n int64) error {
 		if hour < 0 || hour > 23 {
 			return fmt.Errorf("heat: rollup row %v: hour %d out of range", s, hour)
 		}
 		if cur == nil || s != last {
-			k, err := h.keyOf(s)
+			k, town, err := h.keyOf(s)
 			if err != nil {
 				return err
 			}
 			last = s
-			if cur = got[k]; cur == nil {
-				cur = &building{}
-				got[k] = cur
+			b := got[k]
+			if b == nil {
+				b = building{}
+				got[k] = b
+			}
+			if cur = b[town]; cur == nil {
+				cur = &[groups][]uint32{}
+				b[town] = cur
 			}
 		}
 		c := h3.Cell(cell)
 		i, ok := local[c]
 		if !ok {
 			var err error
-			if i, err = h.cellPos(c); err != nil {
+			if i, err = h.cellNumber(c); err != nil {
 				return err
 			}
 			local[c] = i
@@ -305,34 +345,52 @@ func (h *Heat) read(ctx context.Context, want []grid.RollupSlice) (map[sliceKey]
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[sliceKey][]uint32, len(got))
-	for _, s := range want { // slices that have no rows (yet) are empty, not missing
-		k, err := h.keyOf(s)
+	out := make(map[blockKey][]uint32, len(got))
+	for _, s := range want { // blocks that have no rows (yet) are empty, not missing
+		k, _, err := h.keyOf(s)
 		if err != nil {
 			return nil, err
 		}
 		out[k] = nil
 	}
 	for k, b := range got {
-		total := 0
-		for g := range b {
-			b[g] = compact(b[g])
-			total += len(b[g])
-		}
-		if total == 0 {
-			out[k] = nil
-			continue
-		}
-		rows := make([]uint32, header, header+total)
-		for g := range b {
-			rows = append(rows, b[g]...)
-			if g < header {
-				rows[g] = uint32(len(rows))
-			}
-		}
-		out[k] = rows
+		out[k] = blockRows(b)
 	}
 	return out, nil
+}
+
+// blockRows lays out a block's entries by town (see the layout above),
+// compacted.
+func blockRows(b map[uint16]*[groups][]uint32) []uint32 {
+	towns := make([]uint16, 0, len(b))
+	total := 0
+	for town, gs := range b {
+		n := 0
+		for g := range gs {
+			gs[g] = compact(gs[g])
+			n += len(gs[g])
+		}
+		if n > 0 {
+			towns = append(towns, town)
+			total += n
+		}
+	}
+	if total == 0 {
+		return nil
+	}
+	slices.Sort(towns)
+	dir := 1 + perTown*len(towns)
+	rows := make([]uint32, dir, dir+total)
+	rows[0] = uint32(len(towns))
+	for i, town := range towns {
+		d := rows[1+i*perTown : 1+(i+1)*perTown]
+		d[0] = uint32(town)
+		for g, es := range b[town] {
+			rows = append(rows, es...)
+			d[1+g] = uint32(len(rows))
+		}
+	}
+	return rows
 }
 
 // compact sorts entries, sums those of the same cell and hour and packs the
@@ -355,14 +413,16 @@ func compact(es []uint32) []uint32 {
 	return slices.Clip(out)
 }
 
-// cellPos returns the position of a cell in the index, adding it.
-func (h *Heat) cellPos(c h3.Cell) (uint32, error) {
+// cellNumber returns the number of a cell at its resolution, adding it.
+func (h *Heat) cellNumber(c h3.Cell) (uint32, error) {
 	h.cellMu.Lock()
 	defer h.cellMu.Unlock()
 	return h.cells.add(c)
 }
 
 // Heatmap counts incidents per H3 cell of q from memory when it can.
+// Errors: Invalid for a resolution outside 5…10 or a window that is not
+// whole hours.
 func (h *Heat) Heatmap(ctx context.Context, q grid.HeatQuery) ([]grid.HeatCell, error) {
 	if q.Res < MinRes || q.Res > BaseRes {
 		return nil, grid.Errorf(grid.Invalid, "res: %d: want %d…%d", q.Res, MinRes, BaseRes)
@@ -395,7 +455,7 @@ func (h *Heat) Heatmap(ctx context.Context, q grid.HeatQuery) ([]grid.HeatCell, 
 	var towns []uint16 // nil: every town
 	if len(q.Towns) > 0 {
 		if towns = h.towns.known(q.Towns); len(towns) == 0 {
-			towns = []uint16{} // none of them has an incident
+			return h.answerEmpty(ctx, q) // none of them has an incident
 		}
 	}
 
@@ -419,31 +479,28 @@ func (h *Heat) Heatmap(ctx context.Context, q grid.HeatQuery) ([]grid.HeatCell, 
 			h.mu.RUnlock()
 			return h.fallback.Heatmap(ctx, q)
 		}
-		ts := towns
-		if ts == nil {
-			ts = h.towns.all()
-		}
 		for _, cat := range cats {
-			for _, town := range ts {
-				for day := first; day <= last; day++ {
-					s, ok := h.slices[sliceKey{cat, town, day}]
-					if !ok || weekdays&(1<<weekdayOf(day)) == 0 {
-						continue
-					}
-					if s.dirty() && s.loadedAt < began {
+			for day := first; day <= last; day++ {
+				k := blockKey{cat, day}
+				b, ok := h.blocks[k]
+				if !ok || weekdays&(1<<weekdayOf(day)) == 0 {
+					continue
+				}
+				if b.dirty() && b.loadedAt < began {
+					if town, ok := h.dirtyFor(k, b.loadedAt, towns); ok {
 						stale = append(stale, grid.RollupSlice{Category: h.cats.code(cat), Day: dateOf(day), Town: h.towns.code(town)})
 						continue
 					}
-					m := hours
-					if day == first {
-						m &^= 1<<from.Hour() - 1
-					}
-					if day == last {
-						m &= 1<<(lastT.Hour()+1) - 1
-					}
-					if m != 0 && len(s.rows) > 0 {
-						parts = append(parts, part{s.rows, m})
-					}
+				}
+				m := hours
+				if day == first {
+					m &^= 1<<from.Hour() - 1
+				}
+				if day == last {
+					m &= 1<<(lastT.Hour()+1) - 1
+				}
+				if m != 0 && len(b.rows) > 0 {
+					parts = append(parts, part{b.rows, m})
 				}
 			}
 		}
@@ -459,16 +516,32 @@ func (h *Heat) Heatmap(ctx context.Context, q grid.HeatQuery) ([]grid.HeatCell, 
 		}
 	}
 
-	// Every position in parts was added before its slice was installed.
+	// Every number in parts was given before its block was installed.
 	h.cellMu.Lock()
-	target, cells := h.cells.target[q.Res], h.cells.at[q.Res]
+	cells := h.cells.at[q.Res]
+	var up []uint32 // base cells' numbers at q.Res; nil at BaseRes
+	if q.Res < BaseRes {
+		up = h.cells.up[q.Res]
+	}
 	h.cellMu.Unlock()
 	counts := make([]int32, len(cells))
 	g := groupOf(q.Res)
 	for _, p := range parts {
-		sum(counts, target, group(p.rows, 0), p.hours)
-		if g > 0 {
-			sum(counts, target, group(p.rows, g), p.hours)
+		start := uint32(1 + perTown*townsOf(p.rows))
+		for i := range townsOf(p.rows) {
+			town, ends := townAt(p.rows, i)
+			if towns == nil || slices.Contains(towns, town) {
+				base := p.rows[start:ends[0]]
+				if up == nil {
+					sumOwn(counts, base, p.hours)
+				} else {
+					sumUp(counts, up, base, p.hours)
+				}
+				if g > 0 {
+					sumOwn(counts, p.rows[ends[g-1]:ends[g]], p.hours)
+				}
+			}
+			start = ends[groups-1]
 		}
 	}
 	var out []grid.HeatCell
@@ -483,23 +556,59 @@ func (h *Heat) Heatmap(ctx context.Context, q grid.HeatQuery) ([]grid.HeatCell, 
 	return out, nil
 }
 
-// sum adds the counts of entries es in the hours of mask to the cells
-// their positions count in.
-func sum(counts []int32, target []uint32, es []uint32, mask uint32) {
+// answerEmpty answers a query none of whose towns has an incident: from
+// the fallback store until loaded, as every query.
+func (h *Heat) answerEmpty(ctx context.Context, q grid.HeatQuery) ([]grid.HeatCell, error) {
+	if ok, _ := h.Ready(); !ok {
+		return h.fallback.Heatmap(ctx, q)
+	}
+	return nil, nil
+}
+
+// dirtyFor returns a town among towns (nil: any) whose slice of block k
+// was invalidated since loadedAt. Called with h.mu held.
+func (h *Heat) dirtyFor(k blockKey, loadedAt uint64, towns []uint16) (uint16, bool) {
+	for _, tc := range h.dirty[k] {
+		if tc.at > loadedAt && (towns == nil || slices.Contains(towns, tc.town)) {
+			return tc.town, true
+		}
+	}
+	return 0, false
+}
+
+// sumOwn adds the counts of entries es in the hours of mask to the cells
+// they name.
+func sumOwn(counts []int32, es []uint32, mask uint32) {
 	if mask == 1<<24-1 {
 		for _, e := range es {
-			counts[target[e>>12]] += count(e)
+			counts[e>>12] += count(e)
 		}
 		return
 	}
 	for _, e := range es {
 		if mask&(1<<hourOf(e)) != 0 {
-			counts[target[e>>12]] += count(e)
+			counts[e>>12] += count(e)
 		}
 	}
 }
 
-// reload reads stale slices again and installs them.
+// sumUp adds the counts of base entries es in the hours of mask to the
+// cells that up names for theirs.
+func sumUp(counts []int32, up []uint32, es []uint32, mask uint32) {
+	if mask == 1<<24-1 {
+		for _, e := range es {
+			counts[up[e>>12]] += count(e)
+		}
+		return
+	}
+	for _, e := range es {
+		if mask&(1<<hourOf(e)) != 0 {
+			counts[up[e>>12]] += count(e)
+		}
+	}
+}
+
+// reload reads the blocks of stale slices again and installs them.
 func (h *Heat) reload(ctx context.Context, stale []grid.RollupSlice) error {
 	h.mu.Lock()
 	h.clock++
@@ -512,9 +621,14 @@ func (h *Heat) reload(ctx context.Context, stale []grid.RollupSlice) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for k, rows := range fresh {
-		if s := h.slices[k]; s.loadedAt < start { // a newer load may have been installed meanwhile
-			s.rows, s.loadedAt = rows, start
-			h.slices[k] = s
+		if b := h.blocks[k]; b.loadedAt < start { // a newer load may have been installed meanwhile
+			b.rows, b.loadedAt = rows, start
+			h.blocks[k] = b
+			if tcs := after(h.dirty[k], start); len(tcs) > 0 {
+				h.dirty[k] = tcs
+			} else {
+				delete(h.dirty, k)
+			}
 		}
 	}
 	return nil
@@ -566,39 +680,24 @@ func (c *codes) known(ss []string) []uint16 {
 	return out
 }
 
-// all returns every number given so far.
-func (c *codes) all() []uint16 {
-	c.mu.Lock()
-	n := len(c.list)
-	c.mu.Unlock()
-	out := make([]uint16, n)
-	for i := range out {
-		out[i] = uint16(i)
-	}
-	return out
-}
-
 func (c *codes) code(i uint16) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.list[i]
 }
 
-// cellIndex numbers the cells of the entries held (positions), and for each
-// served resolution r numbers the cells a heatmap at r answers with:
-// target[r][pos] is the number at r of the cell that the entries at pos
-// count in there — the parent of a base cell, a correction's own cell at
-// its resolution (and 0, never read, elsewhere). The lists only grow.
+// cellIndex numbers the cells of each resolution that the entries name,
+// and maps each resolution-10 cell to the numbers of its parents:
+// up[r][n] is the number at r of the parent of the resolution-10 cell
+// numbered n. The lists only grow.
 type cellIndex struct {
-	pos    map[h3.Cell]uint32
-	list   []h3.Cell
-	target [BaseRes + 1][]uint32
-	num    [BaseRes + 1]map[h3.Cell]uint32
-	at     [BaseRes + 1][]h3.Cell // the cells of resolution r by their number at r
+	num [BaseRes + 1]map[h3.Cell]uint32
+	at  [BaseRes + 1][]h3.Cell // the cells of each resolution by number
+	up  [BaseRes][]uint32
 }
 
 func newCellIndex() cellIndex {
-	ci := cellIndex{pos: map[h3.Cell]uint32{}}
+	var ci cellIndex
 	for r := MinRes; r <= BaseRes; r++ {
 		ci.num[r] = map[h3.Cell]uint32{}
 	}
@@ -606,30 +705,25 @@ func newCellIndex() cellIndex {
 }
 
 func (ci *cellIndex) add(c h3.Cell) (uint32, error) {
-	if i, ok := ci.pos[c]; ok {
-		return i, nil
-	}
-	if len(ci.list) >= maxCells {
-		return 0, errors.New("heat: more cells than the read model holds")
-	}
 	res := c.Resolution()
+	if res >= MinRes && res <= BaseRes {
+		if n, ok := ci.num[res][c]; ok {
+			return n, nil
+		}
+	}
 	if res < MinRes || res > BaseRes || !c.IsValid() {
 		return 0, fmt.Errorf("heat: rollup cell %x is not a cell of resolution %d…%d", uint64(c), MinRes, BaseRes)
 	}
-	i := uint32(len(ci.list))
-	ci.pos[c] = i
-	ci.list = append(ci.list, c)
-	for r := MinRes; r <= BaseRes; r++ {
-		var t uint32
-		switch res {
-		case BaseRes:
-			t = ci.number(r, Parent(c, r))
-		case r:
-			t = ci.number(r, c)
-		}
-		ci.target[r] = append(ci.target[r], t)
+	if len(ci.at[res]) >= maxCells {
+		return 0, errors.New("heat: more cells than the read model holds")
 	}
-	return i, nil
+	n := ci.number(res, c)
+	if res == BaseRes {
+		for r := MinRes; r < BaseRes; r++ {
+			ci.up[r] = append(ci.up[r], ci.number(r, Parent(c, r)))
+		}
+	}
+	return n, nil
 }
 
 func (ci *cellIndex) number(r int, c h3.Cell) uint32 {

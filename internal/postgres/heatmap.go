@@ -40,12 +40,20 @@ func (db *DB) Heatmap(ctx context.Context, q grid.HeatQuery) (out []grid.HeatCel
 	// count at res.
 	first, last := arg(dayOf(from)), arg(dayOf(to))
 	slice := []string{"r.category = ANY($1)", "r.day BETWEEN " + first + "::date AND " + last + "::date"}
-	if len(q.Towns) > 0 {
-		slice = append(slice, "r.town = ANY("+arg(q.Towns)+"::text[])")
+	var towns []int32
+	for _, t := range q.Towns {
+		n, err := townNumber(t)
+		if err != nil {
+			return nil, err
+		}
+		towns = append(towns, n)
 	}
 	w := []string{"(day, hour) >= (" + first + "::date, " + arg(int16(from.Hour())) + "::smallint)",
 		"(day, hour) < (" + last + "::date, " + arg(int16(to.Hour())) + "::smallint)",
 		"(h3 >> 52) & 15 IN (" + strconv.Itoa(baseRes) + ", $2)"}
+	if len(towns) > 0 {
+		w = append(w, "town = ANY("+arg(towns)+"::int[])")
+	}
 	if len(q.Hours) > 0 {
 		w = append(w, "hour = ANY("+arg(toInt16(q.Hours))+"::smallint[])")
 	}
@@ -53,8 +61,8 @@ func (db *DB) Heatmap(ctx context.Context, q grid.HeatQuery) (out []grid.HeatCel
 		w = append(w, "extract(isodow FROM day)::int = ANY("+arg(q.Weekdays)+"::int[])")
 	}
 	sql := `SELECT h3_parent(h3, $2::int) AS c, sum(n) FROM (
-			SELECT r.day, u.hour, u.h3, u.n FROM h3_rollup r
-			CROSS JOIN LATERAL unnest(r.hours, r.cells, r.counts) AS u(hour, h3, n)
+			SELECT r.day, u.hour, u.town, u.h3, u.n FROM h3_rollup r
+			CROSS JOIN LATERAL unnest(r.hours, r.towns, r.cells, r.counts) AS u(hour, town, h3, n)
 			WHERE ` + strings.Join(slice, " AND ") + `) e
 		WHERE ` + strings.Join(w, " AND ") + ` GROUP BY 1 HAVING sum(n) <> 0`
 	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
@@ -93,26 +101,34 @@ func toInt16(xs []int) []int16 {
 	return out
 }
 
-// RollupRows streams the rollup rows of the given slices (every row when
-// slices is nil) from one snapshot.
+// RollupRows streams the rollup entries of the given slices' categories
+// and days in every town (a row holds a category's day), or every entry
+// when slices is nil, from one snapshot.
 func (db *DB) RollupRows(ctx context.Context, slices []grid.RollupSlice, fn func(s grid.RollupSlice, hour int, cell uint64, n int64) error) (err error) {
 	defer wrap(&err, "RollupRows(%d slices)", len(slices))
 	if slices != nil && len(slices) == 0 {
 		return nil
 	}
-	sql := `SELECT category, town, day, hours, cells, counts FROM h3_rollup`
+	sql := `SELECT category, day, hours, towns, cells, counts FROM h3_rollup`
 	var args []any
 	if slices != nil {
-		cats := make([]string, len(slices))
-		towns := make([]string, len(slices))
-		days := make([]time.Time, len(slices))
-		for i, s := range slices {
-			cats[i], towns[i], days[i] = s.Category, s.Town, s.Day.Time()
+		type catDay struct {
+			cat string
+			day grid.Date
 		}
-		sql = `SELECT r.category, r.town, r.day, r.hours, r.cells, r.counts
-			FROM unnest($1::text[], $2::date[], $3::text[]) AS s(category, day, town)
-			JOIN h3_rollup r ON r.category = s.category COLLATE "C" AND r.day = s.day AND r.town = s.town COLLATE "C"`
-		args = []any{cats, days, towns}
+		seen := map[catDay]bool{}
+		var cats []string
+		var days []time.Time
+		for _, s := range slices {
+			if k := (catDay{s.Category, s.Day}); !seen[k] {
+				seen[k] = true
+				cats, days = append(cats, s.Category), append(days, s.Day.Time())
+			}
+		}
+		sql = `SELECT r.category, r.day, r.hours, r.towns, r.cells, r.counts
+			FROM unnest($1::text[], $2::date[]) AS s(category, day)
+			JOIN h3_rollup r ON r.category = s.category COLLATE "C" AND r.day = s.day`
+		args = []any{cats, days}
 	}
 	rows, err := db.pool.Query(ctx, sql, args...)
 	if err != nil {
@@ -122,15 +138,18 @@ func (db *DB) RollupRows(ctx context.Context, slices []grid.RollupSlice, fn func
 		s      grid.RollupSlice
 		day    pgtype.Date
 		hours  []int16
+		towns  []int32
 		cells  []int64
 		counts []int32
+		codes  = townCodes{}
 	)
-	_, err = pgx.ForEachRow(rows, []any{&s.Category, &s.Town, &day, &hours, &cells, &counts}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&s.Category, &day, &hours, &towns, &cells, &counts}, func() error {
 		s.Day = grid.DateOf(day.Time)
-		if len(cells) != len(hours) || len(counts) != len(hours) {
-			return fmt.Errorf("rollup row %v: arrays of %d hours, %d cells, %d counts", s, len(hours), len(cells), len(counts))
+		if len(towns) != len(hours) || len(cells) != len(hours) || len(counts) != len(hours) {
+			return fmt.Errorf("rollup row %s %v: arrays of %d hours, %d towns, %d cells, %d counts", s.Category, s.Day, len(hours), len(towns), len(cells), len(counts))
 		}
 		for i := range cells {
+			s.Town = codes.code(towns[i])
 			if err := fn(s, int(hours[i]), uint64(cells[i]), int64(counts[i])); err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/hexbin"
 	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/encoding/ewkb"
@@ -126,7 +127,7 @@ func (db *DB) BulkStream(ctx context.Context, next func() (*grid.Incident, error
 			}
 			x.ID, ids = ids[0], ids[1:]
 			in := inputOf(x)
-			if err := rollupOf(in, count); err != nil {
+			if err := rollupOf(db.exact, in, count); err != nil {
 				return false, fmt.Errorf("line %d: %w", line+1, err)
 			}
 			res.IDs = append(res.IDs, x.ID)
@@ -141,7 +142,7 @@ func (db *DB) BulkStream(ctx context.Context, next func() (*grid.Incident, error
 			return err
 		}
 		if len(keyed) > 0 {
-			if err := resolveKeys(ctx, tx, keyed, roll, &res); err != nil {
+			if err := resolveKeys(ctx, tx, db.exact, keyed, roll, &res); err != nil {
 				return err
 			}
 		}
@@ -174,7 +175,7 @@ func (db *DB) allocateIDs(ctx context.Context, n int) ([]int64, error) {
 // before (by an earlier batch, or by a concurrent one that committed first)
 // makes its line a duplicate: its row is removed again, uncounted in the
 // rollups, and the line maps to the stored incident.
-func resolveKeys(ctx context.Context, tx pgx.Tx, keyed []keyedRow, roll map[rollupKey]int, res *grid.BulkResult) error {
+func resolveKeys(ctx context.Context, tx pgx.Tx, ex *hexbin.Exact, keyed []keyedRow, roll map[rollupKey]int, res *grid.BulkResult) error {
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS key_in (external_id text, incident_id bigint, occurred_at timestamptz) ON COMMIT DELETE ROWS`); err != nil {
 		return err
 	}
@@ -223,7 +224,7 @@ func resolveKeys(ctx context.Context, tx pgx.Tx, keyed []keyedRow, roll map[roll
 		if stored, dup := existing[kr.key]; dup && !ok[kr.key] {
 			dropped[kr.id] = stored
 			drop = append(drop, kr.id)
-			if err := rollupOf(kr.roll, uncount); err != nil { // counted above, so it cannot fail now
+			if err := rollupOf(ex, kr.roll, uncount); err != nil { // counted above, so it cannot fail now
 				return err
 			}
 			res.Duplicates[kr.line] = stored
@@ -246,7 +247,7 @@ func resolveKeys(ctx context.Context, tx pgx.Tx, keyed []keyedRow, roll map[roll
 // (noting the source) and its rollup row, or nothing. A concurrent create
 // with the same key waits on the key's index and then inserts nothing.
 // Arguments are named: the incident's columns by their names (incidentArgs),
-// and actor and the rollup row's day, hours, cells and counts.
+// and actor and the rollup row's day, hours, towns, cells and counts.
 var createIncidentSQL = func() string {
 	vals := make([]string, len(incidentColumns))
 	for i, c := range incidentColumns {
@@ -276,8 +277,8 @@ var createIncidentSQL = func() string {
 			SELECT id, @received_at, 'create', NULL, @status, @actor, @source FROM i
 		),
 		r AS (
-			INSERT INTO h3_rollup (category, town, day, hours, cells, counts)
-			SELECT @category, @town_code, @rollup_day::date, @rollup_hours::smallint[], @rollup_cells::bigint[], @rollup_counts::integer[] FROM i
+			INSERT INTO h3_rollup (category, day, hours, towns, cells, counts)
+			SELECT @category, @rollup_day::date, @rollup_hours::smallint[], @rollup_towns::integer[], @rollup_cells::bigint[], @rollup_counts::integer[] FROM i
 		)
 		SELECT (SELECT id FROM i)`
 }()
@@ -299,19 +300,24 @@ func (db *DB) CreateIncident(ctx context.Context, x *grid.Incident, actor string
 	defer wrap(&err, "CreateIncident")
 	var slice rollupKey
 	var hours []int16
+	var towns []int32
 	var cells []int64
 	var counts []int32
-	if err := rollupOf(inputOf(x), func(k rollupKey, n int) {
-		slice = rollupKey{category: k.category, town: k.town, day: k.day}
+	if err := rollupOf(db.exact, inputOf(x), func(k rollupKey, n int) {
+		slice = k
 		hours, cells, counts = append(hours, k.hour), append(cells, k.h3), append(counts, int32(n))
 	}); err != nil {
 		return false, err
+	}
+	town, _ := townNumber(x.TownCode) // checked by rollupOf
+	for range hours {
+		towns = append(towns, town)
 	}
 	args := incidentArgs(x)
 	delete(args, "id") // from the sequence, in the statement
 	args["actor"] = actor
 	args["rollup_day"] = dateOfDay(slice.day).Time()
-	args["rollup_hours"], args["rollup_cells"], args["rollup_counts"] = hours, cells, counts
+	args["rollup_hours"], args["rollup_towns"], args["rollup_cells"], args["rollup_counts"] = hours, towns, cells, counts
 	var id *int64
 	err = db.pool.QueryRow(ctx, createIncidentSQL, args).Scan(&id)
 	if err == nil && id == nil {

@@ -214,7 +214,7 @@ func TestCompactRollups(t *testing.T) {
 	// Two hours of one slice and one hour of another, each with the base
 	// entry and the corrections of the demo point.
 	perIncident := 1
-	if err := hexbin.Corrections(h3.NewLatLng(other.Point[1], other.Point[0]), h3.Cell(other.H3), func(int, h3.Cell, h3.Cell) { perIncident += 2 }); err != nil {
+	if err := (&hexbin.Exact{}).Corrections(h3.NewLatLng(other.Point[1], other.Point[0]), h3.Cell(other.H3), func(int, h3.Cell, h3.Cell) { perIncident += 2 }); err != nil {
 		t.Fatal(err)
 	}
 	if after := sums(); !maps.Equal(before, after) || len(after) != 3*perIncident {

@@ -43,8 +43,8 @@ type rollupFeed struct {
 	local      func([]grid.RollupSlice)
 	pending    map[grid.RollupSlice]struct{}
 	scheduled  bool
-	singles    map[grid.RollupSlice]int  // single creates since the slice was last merged
-	compacting map[grid.RollupSlice]bool // merges running
+	singles    map[catDay]int  // single creates since the day was last merged
+	compacting map[catDay]bool // merges running
 	merges     sync.WaitGroup            // the same, for Close
 }
 
@@ -52,7 +52,7 @@ func newRollupFeed() *rollupFeed {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return &rollupFeed{origin: hex.EncodeToString(b), pending: map[grid.RollupSlice]struct{}{},
-		singles: map[grid.RollupSlice]int{}, compacting: map[grid.RollupSlice]bool{}}
+		singles: map[catDay]int{}, compacting: map[catDay]bool{}}
 }
 
 // OnRollupChange registers f to hear of the slices this process's writes

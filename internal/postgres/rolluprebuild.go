@@ -3,8 +3,9 @@ package postgres
 import (
 	"context"
 	"errors"
-	"time"
+	"slices"
 
+	"github.com/citygrid/citygrid/internal/hexbin"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/uber/h3-go/v4"
@@ -13,19 +14,19 @@ import (
 // rebuildRollups writes the rollup rows of the incidents that migration 007
 // left without any (h3_rollup_rebuild says which), with the same entries a
 // write gives a new incident (rollupOf): the points are stored, so
-// latLngToCell is computed here as it is on the write path. It works a
-// local month per transaction, committing its progress with the rows, so
-// an interrupted rebuild resumes where it stopped; replicas migrating at
-// once take turns on the progress row's lock. When done it tells every
-// replica to reload its heatmaps.
-func rebuildRollups(ctx context.Context, pool *pgxpool.Pool) (err error) {
+// latLngToCell is computed here as it is on the write path. It works one
+// incident partition per transaction, committing its progress with the
+// rows, so an interrupted rebuild resumes where it stopped; replicas
+// migrating at once take turns on the progress row's lock. When done it
+// tells every replica to reload its heatmaps.
+func rebuildRollups(ctx context.Context, pool *pgxpool.Pool, ex *hexbin.Exact) (err error) {
 	defer wrap(&err, "rebuild rollups")
 	var pending bool
 	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM h3_rollup_rebuild)`).Scan(&pending); err != nil || !pending {
 		return err
 	}
 	for {
-		done, err := rebuildMonth(ctx, pool)
+		done, err := rebuildPartition(ctx, pool, ex)
 		if err != nil {
 			return err
 		}
@@ -37,55 +38,54 @@ func rebuildRollups(ctx context.Context, pool *pgxpool.Pool) (err error) {
 	return err
 }
 
-// rebuildMonth counts one local month of the incidents left to rebuild and
+// rebuildPartition counts the incidents of one partition not done yet and
 // reports whether none is left.
-func rebuildMonth(ctx context.Context, pool *pgxpool.Pool) (done bool, err error) {
+func rebuildPartition(ctx context.Context, pool *pgxpool.Pool, ex *hexbin.Exact) (finished bool, err error) {
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		var through int64
-		var next, last *time.Time
-		err := tx.QueryRow(ctx, `SELECT through, next, last FROM h3_rollup_rebuild FOR UPDATE`).Scan(&through, &next, &last)
+		var done []string
+		err := tx.QueryRow(ctx, `SELECT through, done FROM h3_rollup_rebuild FOR UPDATE`).Scan(&through, &done)
 		if errors.Is(err, pgx.ErrNoRows) { // another replica finished it
-			done = true
+			finished = true
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if next == nil {
-			if err := tx.QueryRow(ctx, `SELECT min(occurred_at), max(occurred_at) FROM incident WHERE id <= $1`, through).Scan(&next, &last); err != nil {
-				return err
-			}
-			if next == nil {
-				done = true
-				_, err := tx.Exec(ctx, `DELETE FROM h3_rollup_rebuild`)
-				return err
-			}
-			l := next.In(cst)
-			first := time.Date(l.Year(), l.Month(), 1, 0, 0, 0, 0, cst)
-			next = &first
-		}
-		from := next.In(cst)
-		to := time.Date(from.Year(), from.Month()+1, 1, 0, 0, 0, 0, cst)
-		if err := rebuildRange(ctx, tx, through, from, to); err != nil {
+		rows, err := tx.Query(ctx, `SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+			WHERE i.inhparent = 'incident'::regclass ORDER BY 1`)
+		if err != nil {
 			return err
 		}
-		if to.After(*last) {
-			done = true
+		parts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(parts, func(p string) bool { return !slices.Contains(done, p) })
+		if i < 0 {
+			finished = true
 			_, err := tx.Exec(ctx, `DELETE FROM h3_rollup_rebuild`)
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE h3_rollup_rebuild SET next = $1, last = $2`, to, *last)
+		if err := rebuildRows(ctx, tx, ex, parts[i], through); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE h3_rollup_rebuild SET done = array_append(done, $1)`, parts[i])
 		return err
 	})
-	return done, err
+	return finished, err
 }
 
-// rebuildRange writes the rollup rows of the incidents with id ≤ through
-// that occurred in [from, to), whole local days. They are read in time
-// order so that only one day's entries are held as a map at a time.
-func rebuildRange(ctx context.Context, tx pgx.Tx, through int64, from, to time.Time) error {
-	rows, err := tx.Query(ctx, `SELECT category, town_code, occurred_at, h3, ST_X(geom), ST_Y(geom) FROM incident
-		WHERE occurred_at >= $1 AND occurred_at < $2 AND id <= $3 ORDER BY occurred_at`, from, to, through)
+// rebuildRows writes the rollup rows of the incidents with id ≤ through in
+// one partition. They are read in time order, so that one local day's
+// entries are held at a time and each slice gets one row (two for the day
+// that straddles the partition's bound).
+func rebuildRows(ctx context.Context, tx pgx.Tx, ex *hexbin.Exact, partition string, through int64) error {
+	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil { // the sort, in memory
+		return err
+	}
+	rows, err := tx.Query(ctx, `SELECT category, town_code, occurred_at, h3, ST_X(geom), ST_Y(geom) FROM `+
+		pgx.Identifier{partition}.Sanitize()+` WHERE id <= $1 ORDER BY occurred_at`, through)
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func rebuildRange(ctx context.Context, tx pgx.Tx, through int64, from, to time.T
 			day = d
 		}
 		in.h3 = h3.Cell(cell)
-		return rollupOf(in, add)
+		return rollupOf(ex, in, add)
 	})
 	if err != nil {
 		return err
