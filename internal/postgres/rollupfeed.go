@@ -45,7 +45,7 @@ type rollupFeed struct {
 	scheduled  bool
 	singles    map[catDay]int  // single creates since the day was last merged
 	compacting map[catDay]bool // merges running
-	merges     sync.WaitGroup            // the same, for Close
+	merges     sync.WaitGroup  // the same, for Close
 }
 
 func newRollupFeed() *rollupFeed {
