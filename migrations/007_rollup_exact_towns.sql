@@ -1,17 +1,17 @@
 -- H3 rollups become exact at every resolution and gain the town.
 --
 -- A row still holds a category's local day, and its entries now carry
--- their town: parallel arrays of hours, towns, cells and signed counts (a
--- town as its 9-digit code read as a number, so that an entry costs 4
--- bytes more, not a string; rows per category and day, not per town, so
--- that a bulk load spread over a year writes as few rows as before). The
--- cells hold mixed resolutions with signed counts: a resolution-10 cell is a base entry,
--- the incident's own cell (incident.h3), counted at every coarser
--- resolution in its parent; a cell of resolution r in 5…9 is a correction
--- counted at r only — +1 at latLngToCell(point, r) and −1 at the parent of
--- the resolution-10 cell, for the incidents near cell edges where the two
--- differ (H3 cells do not nest). Merges sum by (hour, cell) and drop the
--- entries that cancel out; zero counts are never stored.
+-- their town: parallel arrays of hours, towns, cells and signed counts. A
+-- town is its 9-digit code read as a number, so an entry costs 4 bytes
+-- more, not a string; rows stay per category and day, not per town, so a
+-- bulk load spread over a year writes as few rows as before. The cells are
+-- of mixed resolutions: a resolution-10 cell is a base entry, the
+-- incident's own cell (incident.h3), counted at every coarser resolution
+-- in its parent; a cell of resolution r in 5…9 is a correction counted at
+-- r only — +1 at latLngToCell(point, r) and −1 at the parent of the
+-- resolution-10 cell, for the incidents near cell edges where the two
+-- differ (H3 cells do not nest). Merges sum by (town, hour, cell) and drop
+-- the entries that cancel out; zero counts are never stored.
 --
 -- The rows of migration 006 can be neither split by town nor corrected
 -- (their resolution-9 cells lost the points), and SQL has no H3 library to

@@ -163,9 +163,10 @@ type HeatmapStore interface {
 	Heatmap(ctx context.Context, q HeatQuery) ([]HeatCell, error)
 }
 
-// RollupSlice names the H3 rollup rows of one category in one town on one
-// local (China time) day: the unit in which writes report what they
-// touched and the heatmap read model reloads.
+// RollupSlice names the H3 rollup entries of one category in one town on
+// one local (China time) day: the unit in which writes report what they
+// touched and the heatmap read model reloads. Town "" in a report is every
+// town of that category and day.
 type RollupSlice struct {
 	Category string
 	Day      Date

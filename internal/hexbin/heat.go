@@ -131,17 +131,30 @@ func dayNumber(d grid.Date) int32 {
 	return int32(d.Time().Unix() / 86400)
 }
 
+// anyTown numbers the town of a slice that names every town ("").
+const anyTown = 1<<16 - 1
+
 // keyOf numbers a slice's block and town, adding codes not seen yet.
 func (h *Heat) keyOf(s grid.RollupSlice) (blockKey, uint16, error) {
 	cat, err := h.cats.id(s.Category)
 	if err != nil {
 		return blockKey{}, 0, err
 	}
-	town, err := h.towns.id(s.Town)
-	if err != nil {
-		return blockKey{}, 0, err
+	town := uint16(anyTown)
+	if s.Town != "" {
+		if town, err = h.towns.id(s.Town); err != nil {
+			return blockKey{}, 0, err
+		}
 	}
 	return blockKey{cat, dayNumber(s.Day)}, town, nil
+}
+
+// townCode is the code of a town number ("" for anyTown).
+func (h *Heat) townCode(town uint16) string {
+	if town == anyTown {
+		return ""
+	}
+	return h.towns.code(town)
 }
 
 // Invalidate marks slices as changed: a write that touched them has
@@ -302,37 +315,47 @@ func after(tcs []townClock, at uint64) []townClock {
 func (h *Heat) read(ctx context.Context, want []grid.RollupSlice) (map[blockKey][]uint32, error) {
 	type building map[uint16]*[groups][]uint32 // by town
 	got := map[blockKey]building{}
-	local := map[h3.Cell]uint32{} // this read's view of the index: one lock per new cell
+	// This read's views of the numbering: one lock per new code or cell.
+	cells := map[h3.Cell]uint32{}
+	cats, towns := map[string]uint16{}, map[string]uint16{}
 	var last grid.RollupSlice
+	var b building
 	var cur *[groups][]uint32
 	err := h.src.RollupRows(ctx, want, func(s grid.RollupSlice, hour int, cell uint64, n int64) error {
 		if hour < 0 || hour > 23 {
 			return fmt.Errorf("heat: rollup row %v: hour %d out of range", s, hour)
 		}
-		if cur == nil || s != last {
-			k, town, err := h.keyOf(s)
+		if cur == nil || s.Category != last.Category || s.Day != last.Day {
+			cat, err := localID(cats, &h.cats, s.Category)
 			if err != nil {
 				return err
 			}
-			last = s
-			b := got[k]
-			if b == nil {
+			k := blockKey{cat, dayNumber(s.Day)}
+			if b = got[k]; b == nil {
 				b = building{}
 				got[k] = b
+			}
+			cur = nil
+		}
+		if cur == nil || s.Town != last.Town {
+			town, err := localID(towns, &h.towns, s.Town)
+			if err != nil {
+				return err
 			}
 			if cur = b[town]; cur == nil {
 				cur = &[groups][]uint32{}
 				b[town] = cur
 			}
 		}
+		last = s
 		c := h3.Cell(cell)
-		i, ok := local[c]
+		i, ok := cells[c]
 		if !ok {
 			var err error
 			if i, err = h.cellNumber(c); err != nil {
 				return err
 			}
-			local[c] = i
+			cells[c] = i
 		}
 		g := groupOf(c.Resolution())
 		for n != 0 {
@@ -393,6 +416,19 @@ func blockRows(b map[uint16]*[groups][]uint32) []uint32 {
 	return rows
 }
 
+// localID numbers a code through a read's own map, asking the shared
+// numbering once per code.
+func localID(local map[string]uint16, c *codes, s string) (uint16, error) {
+	if i, ok := local[s]; ok {
+		return i, nil
+	}
+	i, err := c.id(s)
+	if err == nil {
+		local[s] = i
+	}
+	return i, err
+}
+
 // compact sorts entries, sums those of the same cell and hour and packs the
 // sums again, dropping those that cancel out. It reuses es.
 func compact(es []uint32) []uint32 {
@@ -421,8 +457,8 @@ func (h *Heat) cellNumber(c h3.Cell) (uint32, error) {
 }
 
 // Heatmap counts incidents per H3 cell of q from memory when it can.
-// Errors: Invalid for a resolution outside 5…10 or a window that is not
-// whole hours.
+// Errors: Invalid for a resolution outside 5…10, a window that is not
+// whole hours or a town code that is not 9 digits.
 func (h *Heat) Heatmap(ctx context.Context, q grid.HeatQuery) ([]grid.HeatCell, error) {
 	if q.Res < MinRes || q.Res > BaseRes {
 		return nil, grid.Errorf(grid.Invalid, "res: %d: want %d…%d", q.Res, MinRes, BaseRes)
@@ -430,6 +466,11 @@ func (h *Heat) Heatmap(ctx context.Context, q grid.HeatQuery) ([]grid.HeatCell, 
 	from, to := q.From.In(h.loc), q.To.In(h.loc)
 	if from.Truncate(time.Hour) != from || to.Truncate(time.Hour) != to {
 		return nil, grid.Errorf(grid.Invalid, "window %s – %s: want whole hours", q.From, q.To)
+	}
+	for _, t := range q.Towns {
+		if !grid.ValidTownCode(t) {
+			return nil, grid.Errorf(grid.Invalid, "town %q: want a 9-digit code", t)
+		}
 	}
 	if !from.Before(to) {
 		return nil, nil
@@ -488,7 +529,7 @@ func (h *Heat) Heatmap(ctx context.Context, q grid.HeatQuery) ([]grid.HeatCell, 
 				}
 				if b.dirty() && b.loadedAt < began {
 					if town, ok := h.dirtyFor(k, b.loadedAt, towns); ok {
-						stale = append(stale, grid.RollupSlice{Category: h.cats.code(cat), Day: dateOf(day), Town: h.towns.code(town)})
+						stale = append(stale, grid.RollupSlice{Category: h.cats.code(cat), Day: dateOf(day), Town: h.townCode(town)})
 						continue
 					}
 				}
@@ -569,7 +610,7 @@ func (h *Heat) answerEmpty(ctx context.Context, q grid.HeatQuery) ([]grid.HeatCe
 // was invalidated since loadedAt. Called with h.mu held.
 func (h *Heat) dirtyFor(k blockKey, loadedAt uint64, towns []uint16) (uint16, bool) {
 	for _, tc := range h.dirty[k] {
-		if tc.at > loadedAt && (towns == nil || slices.Contains(towns, tc.town)) {
+		if tc.at > loadedAt && (towns == nil || tc.town == anyTown || slices.Contains(towns, tc.town)) {
 			return tc.town, true
 		}
 	}
@@ -655,7 +696,7 @@ func (c *codes) id(s string) (uint16, error) {
 	if i, ok := c.ids[s]; ok {
 		return i, nil
 	}
-	if len(c.list) > 1<<16-1 {
+	if len(c.list) >= anyTown {
 		return 0, errors.New("heat: more category or town codes than the read model numbers")
 	}
 	if c.ids == nil {

@@ -257,4 +257,10 @@ func TestHeatTownScopedReload(t *testing.T) {
 	if n, reloaded := count(q); n != 16 || !reloaded {
 		t.Errorf("every town after a write in town b: %d (reloaded %v), want 16 after a reload", n, reloaded)
 	}
+	src.add(memRow{a, 12, uint64(cell), 3})
+	heat.Invalidate([]grid.RollupSlice{{Category: "E0505", Day: day}}) // every town
+	q.Towns = []string{a.Town}
+	if n, reloaded := count(q); n != 10 || !reloaded {
+		t.Errorf("town a after a write reported for every town: %d (reloaded %v), want 10 after a reload", n, reloaded)
+	}
 }

@@ -16,9 +16,9 @@ import (
 // resolution r the base entries (resolution 10) count in their parents at
 // r and the corrections of resolution r where they lie, so every
 // resolution is latLngToCell's answer (see grid.RollupSource). Windows are
-// whole hours of China time, the rollups' grain (Invalid otherwise). The
-// service answers from its in-memory read model (hexbin.Heat) and comes
-// here while that model loads.
+// whole hours of China time, the rollups' grain, and towns 9-digit codes
+// (Invalid otherwise). The service answers from its in-memory read model
+// (hexbin.Heat) and comes here while that model loads.
 func (db *DB) Heatmap(ctx context.Context, q grid.HeatQuery) (out []grid.HeatCell, err error) {
 	defer wrap(&err, "Heatmap(res %d)", q.Res)
 	if q.Res < coarsest || q.Res > baseRes {
@@ -39,7 +39,7 @@ func (db *DB) Heatmap(ctx context.Context, q grid.HeatQuery) (out []grid.HeatCel
 	// The slices of the window's days, then the entries of its hours that
 	// count at res.
 	first, last := arg(dayOf(from)), arg(dayOf(to))
-	slice := []string{"r.category = ANY($1)", "r.day BETWEEN " + first + "::date AND " + last + "::date"}
+	days := []string{"r.category = ANY($1)", "r.day BETWEEN " + first + "::date AND " + last + "::date"}
 	var towns []int32
 	for _, t := range q.Towns {
 		n, err := townNumber(t)
@@ -63,7 +63,7 @@ func (db *DB) Heatmap(ctx context.Context, q grid.HeatQuery) (out []grid.HeatCel
 	sql := `SELECT h3_parent(h3, $2::int) AS c, sum(n) FROM (
 			SELECT r.day, u.hour, u.town, u.h3, u.n FROM h3_rollup r
 			CROSS JOIN LATERAL unnest(r.hours, r.towns, r.cells, r.counts) AS u(hour, town, h3, n)
-			WHERE ` + strings.Join(slice, " AND ") + `) e
+			WHERE ` + strings.Join(days, " AND ") + `) e
 		WHERE ` + strings.Join(w, " AND ") + ` GROUP BY 1 HAVING sum(n) <> 0`
 	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
 	if err != nil {

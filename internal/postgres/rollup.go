@@ -18,8 +18,8 @@ import (
 
 // The H3 rollups hold, per row of a category's local day, signed counts
 // per town, local hour and H3 cell: a base entry +1 at the incident's
-// resolution-10 cell, and the corrections hexbin.Corrections finds for its
-// point (see grid.RollupSource): every resolution 5…10 sums to H3's own
+// resolution-10 cell, and the corrections hexbin.Exact finds for its point
+// (see grid.RollupSource): every resolution 5…10 sums to H3's own
 // answer. A town is stored as its 9-digit code read as a number.
 
 const (
@@ -39,7 +39,7 @@ func inputOf(x *grid.Incident) rollupInput {
 	return rollupInput{x.Category, x.TownCode, x.OccurredAt, h3.Cell(x.H3), x.Point}
 }
 
-// rollupKey is one entry of a slice: an hour and a cell.
+// rollupKey is one entry: a slice's hour and cell.
 type rollupKey struct {
 	category, town string
 	day            int32 // days since 1970-01-01, local
@@ -81,7 +81,8 @@ func dateOfDay(d int32) grid.Date { return grid.DateOf(time.Unix(int64(d)*86400,
 
 // rollupOf calls add with each signed entry of one incident: its base entry
 // and its corrections. Errors are Invalid: a cell that is not a valid
-// resolution-10 cell, a point H3 cannot index, or no town.
+// resolution-10 cell, a point H3 cannot index, or a town code that is not
+// 9 digits.
 func rollupOf(ex *hexbin.Exact, in rollupInput, add func(k rollupKey, n int)) error {
 	if !grid.ValidTownCode(in.town) {
 		return grid.Errorf(grid.Invalid, "town %q: want a 9-digit code", in.town)
@@ -165,7 +166,7 @@ func rollupRows(roll map[rollupKey]int) []rollupRow {
 }
 
 // copyRollups appends a batch's counts to the H3 rollups, one row per
-// slice, and returns the slices touched.
+// category and day, and returns the slices (towns' days) touched.
 func copyRollups(ctx context.Context, tx pgx.Tx, roll map[rollupKey]int) ([]grid.RollupSlice, error) {
 	rows := rollupRows(roll)
 	if err := copyRollupRows(ctx, tx, rows); err != nil {

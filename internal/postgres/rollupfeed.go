@@ -19,8 +19,9 @@ import (
 // RollupChannel tells every replica which rollup slices (category × town
 // × local day) a committed write touched, so that in-memory heatmap read
 // models reload them. Payload: "origin;cat@town+town=day[-day],…;cat@…"
-// with days as YYYYMMDD (the towns of one group share the same days), or
-// "origin;*" for everything. A long list takes several notifications.
+// with days as YYYYMMDD (the towns of one group share the same days; town
+// "*" is every town, a slice with Town ""), or "origin;*" for everything.
+// A long list takes several notifications.
 const RollupChannel = "citygrid_rollup"
 
 const (
@@ -119,29 +120,51 @@ func (db *DB) flushNotify() {
 }
 
 // encodeSlices renders the payloads of ss: per category and town, runs of
-// consecutive days; towns with the same runs in one group.
+// consecutive days; towns with the same runs in one group. When that takes
+// more than maxNotifies payloads, the towns are dropped ("cat@*=…": every
+// town of those days, as a bulk load spread over a year touches), and
+// past that it is everything.
 func encodeSlices(origin string, ss []grid.RollupSlice) []string {
-	type catTown struct{ cat, town string }
 	days := map[catTown][]time.Time{}
 	for _, s := range ss {
 		k := catTown{s.Category, s.Town}
 		days[k] = append(days[k], s.Day.Time())
 	}
+	if out, ok := encodeGroups(origin, days); ok {
+		return out
+	}
+	anyTown := map[catTown][]time.Time{}
+	for k, ds := range days {
+		k.town = "*"
+		anyTown[k] = append(anyTown[k], ds...)
+	}
+	if out, ok := encodeGroups(origin, anyTown); ok {
+		return out
+	}
+	return []string{origin + ";*"}
+}
+
+// catTown is a category in a town ("*": every town).
+type catTown struct{ cat, town string }
+
+// encodeGroups renders days per category and town in at most maxNotifies
+// payloads, or reports that they do not fit.
+func encodeGroups(origin string, days map[catTown][]time.Time) ([]string, bool) {
 	type group struct {
 		cat   string
 		runs  string
 		towns []string
 	}
 	groups := map[[2]string]*group{}
-	for k, ds := range days {
+	for ct, ds := range days {
 		slices.SortFunc(ds, func(a, b time.Time) int { return a.Compare(b) })
 		runs := dayRuns(slices.Compact(ds))
-		g := groups[[2]string{k.cat, runs}]
+		g := groups[[2]string{ct.cat, runs}]
 		if g == nil {
-			g = &group{cat: k.cat, runs: runs}
-			groups[[2]string{k.cat, runs}] = g
+			g = &group{cat: ct.cat, runs: runs}
+			groups[[2]string{ct.cat, runs}] = g
 		}
-		g.towns = append(g.towns, k.town)
+		g.towns = append(g.towns, ct.town)
 	}
 	sorted := make([]*group, 0, len(groups))
 	for _, g := range groups {
@@ -154,30 +177,30 @@ func encodeSlices(origin string, ss []grid.RollupSlice) []string {
 	var out []string
 	var b strings.Builder
 	b.WriteString(origin)
+	next := func() bool { // the payload so far goes out; false if it holds nothing
+		if b.Len() == len(origin) {
+			return false
+		}
+		out = append(out, b.String())
+		b.Reset()
+		b.WriteString(origin)
+		return true
+	}
 	for _, g := range sorted {
 		head := ";" + g.cat + "@" + strings.Join(g.towns, "+") + "="
 		// A group too long for one payload goes out in pieces of its runs.
 		for runs := g.runs; runs != ""; {
 			room := maxPayload - b.Len() - len(head)
-			if room < 17 { // not even one run of two days: start the next payload
-				if b.Len() == len(origin) { // the head alone is too long
-					return []string{origin + ";*"}
-				}
-				out = append(out, b.String())
-				b.Reset()
-				b.WriteString(origin)
-				continue
-			}
 			piece := runs
 			if len(piece) > room {
-				cut := strings.LastIndexByte(piece[:room+1], ',')
-				if cut <= 0 {
-					if b.Len() == len(origin) {
-						return []string{origin + ";*"}
+				cut := -1
+				if room > 0 {
+					cut = strings.LastIndexByte(piece[:room+1], ',')
+				}
+				if cut <= 0 { // not even one run fits: the next payload
+					if !next() {
+						return nil, false // the head alone is too long
 					}
-					out = append(out, b.String())
-					b.Reset()
-					b.WriteString(origin)
 					continue
 				}
 				piece = piece[:cut]
@@ -186,13 +209,13 @@ func encodeSlices(origin string, ss []grid.RollupSlice) []string {
 			runs = strings.TrimPrefix(runs[len(piece):], ",")
 		}
 		if len(out) >= maxNotifies {
-			return []string{origin + ";*"}
+			return nil, false
 		}
 	}
-	if b.Len() > len(origin) || len(out) == 0 {
-		out = append(out, b.String())
+	if !next() && len(out) == 0 {
+		out = append(out, origin)
 	}
-	return out
+	return out, len(out) <= maxNotifies
 }
 
 // notifySlices sends the notifications of ss: at commit when ex is a
@@ -253,6 +276,9 @@ func decodeSlices(p string) (origin string, all bool, ss []grid.RollupSlice, err
 			for _, town := range strings.Split(towns, "+") {
 				if town == "" {
 					return origin, false, nil, fmt.Errorf("rollup notification %q: empty town in %q", p, part)
+				}
+				if town == "*" {
+					town = "" // every town
 				}
 				for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
 					ss = append(ss, grid.RollupSlice{Category: cat, Day: grid.DateOf(d), Town: town})

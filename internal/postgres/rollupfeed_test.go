@@ -20,8 +20,8 @@ func sortSlices(ss []grid.RollupSlice) []grid.RollupSlice {
 
 // TestRollupPayloadRoundTrip: slices survive encoding as runs of days, the
 // towns that share their days in one group; a list too long for one
-// notification takes several, and one too long for a few becomes
-// "everything".
+// notification takes several, one too long for a few loses its towns, and
+// one too long even so becomes "everything".
 func TestRollupPayloadRoundTrip(t *testing.T) {
 	var ss []grid.RollupSlice
 	start := time.Date(2025, 12, 25, 0, 0, 0, 0, time.UTC)
@@ -74,10 +74,27 @@ func TestRollupPayloadRoundTrip(t *testing.T) {
 		t.Fatalf("decoded %d slices, want %d", len(got), len(want))
 	}
 
+	// A bulk load spread over a year in every town: too many groups by
+	// town, so every town of those days.
+	var spread []grid.RollupSlice
+	for i := range 15000 { // each town every other day, from its own first day
+		d := start.AddDate(0, 0, 2*(i%1500)+i/1500)
+		spread = append(spread, grid.RollupSlice{Category: "E0505", Day: grid.DateOf(d), Town: "33108200" + string(rune('0'+i/1500))})
+	}
+	ps = encodeSlices("abc", spread)
+	if len(ps) != 1 || !strings.HasPrefix(ps[0], "abc;E0505@*=20251225-") {
+		t.Fatalf("a spread list: %d payloads, %.40q…", len(ps), ps[0])
+	}
+	_, all, got, err = decodeSlices(ps[0])
+	if err != nil || all || len(got) != 3008 || got[0] != (grid.RollupSlice{Category: "E0505", Day: grid.DateOf(start)}) {
+		t.Fatalf("decoded %d slices (%v, %v), first %v", len(got), all, err, got[:1])
+	}
 	var huge []grid.RollupSlice
-	for i := range 20000 { // every other day: no runs to merge
-		d := start.AddDate(0, 0, 2*(i%2000)+i/2000)
-		huge = append(huge, grid.RollupSlice{Category: "E0505", Day: grid.DateOf(d), Town: "33108200" + string(rune('0'+i/2000))})
+	for c := range 200 { // every other day in 200 categories: no runs to merge
+		for i := range 1000 {
+			huge = append(huge, grid.RollupSlice{Category: "E" + string(rune('0'+c/100)) + string(rune('0'+c/10%10)) + string(rune('0'+c%10)) + "0",
+				Day: grid.DateOf(start.AddDate(0, 0, 2*i)), Town: "331082001"})
+		}
 	}
 	if ps := encodeSlices("abc", huge); !slices.Equal(ps, []string{"abc;*"}) {
 		t.Fatalf("a huge list not collapsed: %d payloads", len(ps))
