@@ -488,7 +488,7 @@ func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	hctx, cancelHeat := context.WithCancel(ctx)
 	heat = startHeat(hctx, db, slog.New(slog.DiscardHandler))
-	srv := httpapi.New(httpapi.Config{Store: db, Incidents: db, Heatmaps: heat, Keys: db, Facilities: db, Stats: db, Calendar: cal, Catalog: cat,
+	srv := httpapi.New(httpapi.Config{Store: db, Incidents: db, Heatmaps: heat, Keys: db, Requests: db, Facilities: db, Stats: db, Calendar: cal, Catalog: cat,
 		Registry: reg, Logger: slog.New(slog.DiscardHandler), OpenAPI: api.OpenAPI})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})

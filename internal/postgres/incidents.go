@@ -318,6 +318,12 @@ func resolveKeys(ctx context.Context, tx pgx.Tx, keyed []keyedRow, roll map[roll
 // one transaction. A repeated external id returns the first incident:
 // concurrent retries serialise on the key's unique index.
 func (db *DB) CreateIncident(ctx context.Context, x *grid.Incident, actor string) (created bool, err error) {
+	return db.createIncident(ctx, x, actor, sideRow{})
+}
+
+// createIncident is CreateIncident; a side row (reports.go) is written in
+// the same statement.
+func (db *DB) createIncident(ctx context.Context, x *grid.Incident, actor string, side sideRow) (created bool, err error) {
 	defer wrap(&err, "CreateIncident")
 	k, err := rollupOf(x)
 	if err != nil {
@@ -329,6 +335,11 @@ func (db *DB) CreateIncident(ctx context.Context, x *grid.Incident, actor string
 	// inserts nothing.
 	args := incidentRow(x)[1:] // the id comes from the sequence, in the statement
 	args = append(args, actor, k.day, k.hour, k.h3)
+	sideCTE := ""
+	if side.cte != "" {
+		args = append(args, side.arg)
+		sideCTE = ",\n" + strings.ReplaceAll(side.cte, "@side", "$"+strconv.Itoa(len(args)))
+	}
 	vals := []string{"go.id"}
 	for i := 1; i < len(incidentColumns); i++ {
 		vals = append(vals, "$"+strconv.Itoa(i))
@@ -354,7 +365,7 @@ func (db *DB) CreateIncident(ctx context.Context, x *grid.Incident, actor string
 		r AS (
 			INSERT INTO h3_rollup (category, day, hours, cells, counts)
 			SELECT $3, $26, ARRAY[$27::smallint], ARRAY[$28::bigint], ARRAY[1] FROM i
-		)
+		)`+sideCTE+`
 		SELECT (SELECT id FROM i)`, args...).Scan(&id)
 	if err == nil && id == nil {
 		err = errDuplicate
