@@ -36,7 +36,7 @@ import (
 // The rows of `citygrid bench` that --only selects: a group name selects
 // all its rows.
 var benchRowNames = []string{"cold", "seed", "locate", "locate-process", "locate-http", "locate-batch",
-	"ingest", "ingest-bulk", "ingest-post", "ingest-lifecycle", "planner", "planner-heatmap", "planner-hotspots", "planner-stats"}
+	"ingest", "ingest-bulk", "ingest-post", "ingest-lifecycle", "open311", "open311-post", "planner", "planner-heatmap", "planner-hotspots", "planner-stats"}
 
 // parseOnly turns the --only list into a predicate over row names; empty
 // selects every row.

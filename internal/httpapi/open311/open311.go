@@ -38,7 +38,8 @@ const (
 	DefaultKeyService = "API keys are issued by the operations centre (citygrid keys create --role app for a citizens' app)."
 )
 
-// MaxBody bounds a POST requests body.
+// MaxBody is the default bound of a POST requests body: a description of
+// 4,000 Chinese characters, form-encoded, is 36 KiB.
 const MaxBody = 64 << 10
 
 // Deps is what the GeoReport handlers need; the HTTP API wires it.
@@ -57,6 +58,8 @@ type Deps struct {
 	Logger     *slog.Logger
 	// Contact and KeyService are discovery's texts (defaults above).
 	Contact, KeyService string
+	// MaxBody bounds a POST requests body in bytes (default MaxBody).
+	MaxBody int
 }
 
 // Who may do what. Reading needs a key: incident points and descriptions
@@ -79,6 +82,9 @@ func Register(g *echo.Group, d Deps) {
 	}
 	if d.KeyService == "" {
 		d.KeyService = DefaultKeyService
+	}
+	if d.MaxBody <= 0 {
+		d.MaxBody = MaxBody
 	}
 	h := &handlers{d: d}
 	g.GET("/discovery.:format", h.wrap(h.discovery))

@@ -45,11 +45,11 @@ type form struct {
 }
 
 // readForm reads an application/x-www-form-urlencoded body of at most
-// MaxBody bytes, merged with the query string (clients differ in where
+// limit bytes, merged with the query string (clients differ in where
 // they put the arguments; one given in both is refused). Every argument
 // must be known, valid UTF-8, and given once unless it is a
 // multivaluelist attribute.
-func readForm(c echo.Context) (*form, error) {
+func readForm(c echo.Context, limit int) (*form, error) {
 	ct := c.Request().Header.Get(echo.HeaderContentType)
 	mt, params, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil || mt != echo.MIMEApplicationForm {
@@ -58,12 +58,12 @@ func readForm(c echo.Context) (*form, error) {
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
 		return nil, grid.Errorf(grid.Invalid, "Content-Type %q: the body must be UTF-8", ct)
 	}
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, MaxBody+1))
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, int64(limit)+1))
 	if err != nil {
 		return nil, grid.Wrap(grid.Invalid, err, "body: could not be read")
 	}
-	if len(body) > MaxBody {
-		return nil, grid.Errorf(grid.Invalid, "body: larger than %d bytes", MaxBody)
+	if len(body) > limit {
+		return nil, grid.Errorf(grid.Invalid, "body: larger than %d bytes", limit)
 	}
 	v, err := url.ParseQuery(string(body))
 	if err != nil {
@@ -272,7 +272,7 @@ func (h *handlers) create(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	in, err := readForm(c)
+	in, err := readForm(c, h.d.MaxBody)
 	if err != nil {
 		return err
 	}
