@@ -113,6 +113,11 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		return err
 	}
 	rows = append(rows, lr...)
+	wr, err := benchWeb(ctx, db.DB, cat, sel, os.Stderr)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, wr...)
 	if !sel("seed") && !sel("planner") && !sel("planner-heatmap") && !sel("planner-hotspots") && !sel("planner-stats") {
 		ir, err := benchIngest(ctx, db.DB, cat, sel, os.Stderr)
 		if err != nil {

@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -43,6 +44,9 @@ type Config struct {
 	// Open311Contact and Open311KeyService are the texts of Open311's
 	// discovery document (defaults: open311.DefaultContact, DefaultKeyService).
 	Open311Contact, Open311KeyService string
+	// Web is the built web map (web.Dist's "dist", through WebFiles); nil:
+	// the page routes answer 404.
+	Web fs.FS
 }
 
 // Server is the HTTP face of citygrid.
@@ -124,6 +128,7 @@ func New(cfg Config) *Server {
 	s.routesHotspots(e)
 	open311.Register(e.Group(open311.Prefix), open311.Deps{Catalog: cfg.Catalog, Assigner: s.assigner, Requests: cfg.Requests,
 		ResolveKey: s.resolveKey, Principal: principal, Logger: s.log, Contact: cfg.Open311Contact, KeyService: cfg.Open311KeyService})
+	s.routesWeb(e)
 	return s
 }
 

@@ -106,7 +106,10 @@ func (h *handlers) wrap(fn echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func (h *handlers) snapshot() (*locate.Snapshot, error) {
-	snap := h.d.Catalog.Current()
+	var snap *locate.Snapshot
+	if h.d.Catalog != nil {
+		snap = h.d.Catalog.Current()
+	}
 	if snap == nil {
 		return nil, grid.Errorf(grid.Unavailable, "the grid snapshot is not loaded yet")
 	}
