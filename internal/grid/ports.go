@@ -2,6 +2,7 @@ package grid
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -196,24 +197,93 @@ const (
 	RoleDispatcher = "dispatcher"
 	RolePlanner    = "planner"
 	RoleAdmin      = "admin"
+	// RoleApp is a citizens' app (the public 城管通, civic Open311 clients):
+	// it creates reports through Open311 and reads the ones it created,
+	// nothing else. It is not staff.
+	RoleApp = "app"
 )
 
-// Roles lists every role.
-func Roles() []string { return []string{RoleDispatcher, RolePlanner, RoleAdmin} }
+// Roles lists every role a key may be created with.
+func Roles() []string { return []string{RoleDispatcher, RolePlanner, RoleAdmin, RoleApp} }
+
+// StaffRoles lists the roles of the operations centre's own keys: the
+// roles that read incidents, statistics and hot spots, and see heatmaps
+// without small counts hidden.
+func StaffRoles() []string { return []string{RoleDispatcher, RolePlanner, RoleAdmin} }
 
 // Principal is who calls: a role and an optional town scope. The zero
 // value is the public.
 type Principal struct {
-	Role    string // "", dispatcher, planner or admin
+	Role    string // "", dispatcher, planner, admin or app
 	Town    string
 	Expires *time.Time // when the key stops being valid; nil: never
+	KeyID   int64      // the key's id; 0 for the public
 }
 
 // Public reports whether the caller presented no key.
 func (p Principal) Public() bool { return p.Role == "" }
 
+// Staff reports whether the caller holds a staff key (StaffRoles).
+func (p Principal) Staff() bool { return slices.Contains(StaffRoles(), p.Role) }
+
 // KeyStore resolves API keys.
 type KeyStore interface {
 	// Principal returns the role of a key: Unauthorized when unknown or revoked.
 	Principal(ctx context.Context, key string) (Principal, error)
+}
+
+// ServiceRequest is what a report made through Open311 GeoReport v2 keeps
+// beside its incident: the key that created it (so an app reads its own),
+// what the client said of the place and media, the answers to the
+// service's attributes, and who reported. Contact is written, never read
+// back by any store method.
+type ServiceRequest struct {
+	KeyID      int64
+	Address    string              // address_string, as sent with the point
+	AddressID  string              // address_id, as sent with the point
+	MediaURL   string              // an absolute http(s) URL
+	Attributes map[string][]string // attribute code → values
+	Contact    Contact
+}
+
+// Contact is who reported, as the client sent it: kept for the operations
+// centre to call back, never shown in any answer.
+type Contact struct {
+	Email, FirstName, LastName, Phone, DeviceID, AccountID string
+}
+
+// ServiceRequestFilter selects service requests, newest first. When IDs
+// is set it overrides Categories, Statuses, From and To (GeoReport: the id
+// list overrides every other argument); KeyID and Town, the caller's
+// access, always apply.
+type ServiceRequestFilter struct {
+	IDs        []int64
+	Categories []string
+	Statuses   []string
+	From, To   time.Time // occurred_at within [From, To]; zero: open
+	KeyID      int64     // > 0: only the requests this key created through Open311
+	Town       string    // a town-scoped caller sees only its town
+	Limit      int       // 1…1000
+}
+
+// ServiceRequestRecord is an incident as Open311 shows it: the incident,
+// its Open311 side data (nil when it came another way; Contact left
+// empty), when its trail last moved and the last note of a lifecycle
+// action.
+type ServiceRequestRecord struct {
+	Incident   Incident
+	Request    *ServiceRequest
+	UpdatedAt  time.Time
+	StatusNote string
+}
+
+// ServiceRequestStore keeps reports made through Open311.
+type ServiceRequestStore interface {
+	// CreateServiceRequest stores x as CreateIncident does and r beside it,
+	// in the same statement. When x.ExternalID was seen before it returns
+	// the first incident and created == false; Conflict when that incident
+	// was not created through Open311 by the same key.
+	CreateServiceRequest(ctx context.Context, x *Incident, r *ServiceRequest, actor string) (created bool, err error)
+	// FindServiceRequests lists the incidents f selects, newest first.
+	FindServiceRequests(ctx context.Context, f ServiceRequestFilter) ([]ServiceRequestRecord, error)
 }

@@ -106,7 +106,7 @@ func (s *Server) heatCells(c echo.Context, q grid.HeatQuery) ([]grid.HeatCell, i
 		return nil, 0, err
 	}
 	minCount := 1
-	if principal(c).Public() {
+	if !principal(c).Staff() { // the public, and citizens' apps
 		minCount = s.cfg.MinPublicCount
 	}
 	cells = slices.DeleteFunc(cells, func(h grid.HeatCell) bool { return h.Count < int64(minCount) })

@@ -13,6 +13,8 @@ import (
 
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/hexbin"
+	"github.com/citygrid/citygrid/internal/httpapi/open311"
+	"github.com/citygrid/citygrid/internal/intake"
 	"github.com/citygrid/citygrid/internal/locate"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -28,6 +30,7 @@ type Config struct {
 	Stats      grid.StatsStore
 	Heatmaps   grid.HeatmapStore
 	Keys       grid.KeyStore
+	Requests   grid.ServiceRequestStore // Open311 service requests
 	// MinPublicCount hides heatmap cells with fewer incidents from public
 	// callers, so no single report can be singled out (default 3).
 	MinPublicCount int
@@ -38,6 +41,9 @@ type Config struct {
 	OpenAPI        []byte
 	// BodyLimit caps request bodies (default 64 MiB: a 100,000-point batch fits).
 	BodyLimit string
+	// Open311Contact and Open311KeyService are the texts of Open311's
+	// discovery document (defaults: open311.DefaultContact, DefaultKeyService).
+	Open311Contact, Open311KeyService string
 	// Web is the built web map (web.Dist's "dist", through WebFiles); nil:
 	// the page routes answer 404.
 	Web fs.FS
@@ -120,6 +126,8 @@ func New(cfg Config) *Server {
 	s.routesStats(e)
 	s.routesHeatmap(e)
 	s.routesHotspots(e)
+	open311.Register(e.Group(open311.Prefix), open311.Deps{Catalog: cfg.Catalog, Assigner: s.assigner, Requests: cfg.Requests,
+		ResolveKey: s.resolveKey, Principal: principal, Logger: s.log, Contact: cfg.Open311Contact, KeyService: cfg.Open311KeyService})
 	s.routesWeb(e)
 	return s
 }
@@ -141,6 +149,15 @@ func (s *Server) view() (*view, error) {
 		return nil, err
 	}
 	return s.views.get(snap)
+}
+
+// assigner is the assignment service of the snapshot in force.
+func (s *Server) assigner() (*intake.Assigner, error) {
+	v, err := s.view()
+	if err != nil {
+		return nil, err
+	}
+	return v.assign, nil
 }
 
 // Handler is the server's http.Handler.

@@ -261,7 +261,11 @@ func resolveKeys(ctx context.Context, tx pgx.Tx, ex *hexbin.Exact, keyed []keyed
 // with the same key waits on the key's index and then inserts nothing.
 // Arguments are named: the incident's columns by their names (incidentArgs),
 // and actor and the rollup row's day, hours, towns, cells and counts.
-var createIncidentSQL = func() string {
+var createIncidentSQL = createStatement("")
+
+// createStatement is createIncidentSQL with one more CTE (a side row, see
+// sideRow) written in the same statement.
+func createStatement(sideCTE string) string {
 	vals := make([]string, len(incidentColumns))
 	for i, c := range incidentColumns {
 		switch c {
@@ -292,9 +296,9 @@ var createIncidentSQL = func() string {
 		r AS (
 			INSERT INTO h3_rollup (category, day, hours, towns, cells, counts)
 			SELECT @category, @rollup_day::date, @rollup_hours::smallint[], @rollup_towns::integer[], @rollup_cells::bigint[], @rollup_counts::integer[] FROM i
-		)
+		)` + sideCTE + `
 		SELECT (SELECT id FROM i)`
-}()
+}
 
 // incidentArgs names the values of incidentRow by their columns.
 func incidentArgs(x *grid.Incident) pgx.NamedArgs {
@@ -310,6 +314,12 @@ func incidentArgs(x *grid.Incident) pgx.NamedArgs {
 // one transaction. A repeated external id returns the first incident:
 // concurrent retries serialise on the key's unique index.
 func (db *DB) CreateIncident(ctx context.Context, x *grid.Incident, actor string) (created bool, err error) {
+	return db.createIncident(ctx, x, actor, sideRow{})
+}
+
+// createIncident is CreateIncident; a side row (reports.go) is written in
+// the same statement.
+func (db *DB) createIncident(ctx context.Context, x *grid.Incident, actor string, side sideRow) (created bool, err error) {
 	defer wrap(&err, "CreateIncident")
 	var slice rollupKey
 	var hours []int16
@@ -332,7 +342,11 @@ func (db *DB) CreateIncident(ctx context.Context, x *grid.Incident, actor string
 	args["rollup_day"] = dateOfDay(slice.day).Time()
 	args["rollup_hours"], args["rollup_towns"], args["rollup_cells"], args["rollup_counts"] = hours, towns, cells, counts
 	var id *int64
-	err = db.pool.QueryRow(ctx, createIncidentSQL, args).Scan(&id)
+	statement := createIncidentSQL
+	if side.statement != "" {
+		statement, args["side"] = side.statement, side.arg
+	}
+	err = db.pool.QueryRow(ctx, statement, args).Scan(&id)
 	if err == nil && id == nil {
 		err = errDuplicate
 	}
