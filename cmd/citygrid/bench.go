@@ -124,7 +124,11 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		if err != nil {
 			return err
 		}
-		printBench(out, append(rows, ir...))
+		or, err := benchOpen311(ctx, db.DB, cat, sel, os.Stderr)
+		if err != nil {
+			return err
+		}
+		printBench(out, append(append(rows, ir...), or...))
 		return nil
 	}
 
@@ -150,16 +154,21 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		return err
 	}
 	rows = append(rows, ir...)
+	or, err := benchOpen311(ctx, db.DB, cat, sel, os.Stderr)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, or...)
 	pr, err := benchPlanner(ctx, db.DB, cat, st.N, sel, os.Stderr)
 	if err != nil {
 		return err
 	}
 	rows = append(rows, pr...)
-	or, err := benchOGC(ctx, db.DB, cat, st.N, sel, os.Stderr)
+	gr, err := benchOGC(ctx, db.DB, cat, st.N, sel, os.Stderr)
 	if err != nil {
 		return err
 	}
-	printBench(out, append(rows, or...))
+	printBench(out, append(rows, gr...))
 	return nil
 }
 

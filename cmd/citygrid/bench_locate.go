@@ -37,7 +37,7 @@ import (
 // The rows of `citygrid bench` that --only selects: a group name selects
 // all its rows.
 var benchRowNames = []string{"cold", "seed", "locate", "locate-process", "locate-http", "locate-batch",
-	"ingest", "ingest-bulk", "ingest-post", "ingest-lifecycle", "planner", "planner-heatmap", "planner-hotspots", "planner-stats", "web", "web-first-idle",
+	"ingest", "ingest-bulk", "ingest-post", "ingest-lifecycle", "open311", "open311-post", "planner", "planner-heatmap", "planner-hotspots", "planner-stats", "web", "web-first-idle",
 	"ogc", "ogc-items", "ogc-v1", "ogc-cells"}
 
 // parseOnly turns the --only list into a predicate over row names; empty
@@ -494,8 +494,8 @@ func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	hctx, cancelHeat := context.WithCancel(ctx)
 	heat = startHeat(hctx, db, slog.New(slog.DiscardHandler))
-	cache, incidents := startFeatureCache(hctx, db, slog.New(slog.DiscardHandler))
-	srv := httpapi.New(httpapi.Config{Store: db, Incidents: incidents, Cache: cache, Heatmaps: heat, Keys: db, Facilities: db, Features: db, Stats: db, Calendar: cal, Catalog: cat,
+	cache, incidents, requests := startFeatureCache(hctx, db, slog.New(slog.DiscardHandler))
+	srv := httpapi.New(httpapi.Config{Store: db, Incidents: incidents, Cache: cache, Heatmaps: heat, Keys: db, Requests: requests, Facilities: db, Features: db, Stats: db, Calendar: cal, Catalog: cat,
 		Registry: reg, Logger: slog.New(slog.DiscardHandler), OpenAPI: api.OpenAPI, Web: webFiles})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})

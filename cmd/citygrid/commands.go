@@ -35,7 +35,7 @@ func cmdMigrate(ctx context.Context, args []string, out io.Writer, log *slog.Log
 }
 
 const keysUsage = `usage:
-  citygrid keys create --role dispatcher|planner|admin [--town CODE] [--expires RFC3339|--ttl DURATION] [--note TEXT]
+  citygrid keys create --role dispatcher|planner|admin|app [--town CODE] [--expires RFC3339|--ttl DURATION] [--note TEXT]
   citygrid keys list
   citygrid keys revoke ID|PREFIX`
 
@@ -48,7 +48,7 @@ func cmdKeys(ctx context.Context, args []string, out io.Writer, log *slog.Logger
 	var run func(db *postgres.DB) error
 	switch args[0] {
 	case "create":
-		role := fs.String("role", "", "dispatcher, planner or admin")
+		role := fs.String("role", "", "dispatcher, planner, admin or app (a citizens' app: Open311 reports and its own requests)")
 		town := fs.String("town", "", "scope the key to one town (9-digit code)")
 		note := fs.String("note", "", "what the key is for")
 		expires := fs.String("expires", "", "when the key stops working (RFC 3339)")

@@ -257,6 +257,14 @@ func TestKeysCommands(t *testing.T) {
 	if list, _ = cmd("keys", "list"); !strings.Contains(list, "revoked") {
 		t.Fatalf("list after revoke:\n%s", list)
 	}
+	// A citizens' app key.
+	app, err := cmd("keys", "create", "--role", "app", "--note", "城管通 public app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list, _ = cmd("keys", "list"); !strings.Contains(list, keyPrefixOf(t, strings.TrimSpace(app))) || !strings.Contains(list, "app") {
+		t.Errorf("list after creating an app key:\n%s", list)
+	}
 	for _, bad := range [][]string{
 		{"keys"}, {"keys", "rotate"}, {"keys", "revoke"}, {"keys", "revoke", "nope"},
 		{"keys", "create", "--role", "planner", "--ttl", "1h", "--expires", "2030-01-01T00:00:00Z"},

@@ -9,11 +9,12 @@ import (
 )
 
 // startFeatureCache builds the cache of incident answers and the incident
-// store whose writes evict from it and tell the other replicas. The cache
+// and service request stores whose writes evict from it and tell the other
+// replicas (every path that writes incidents goes through one of them). The cache
 // answers only while its listener hears the other replicas' writes: it is
 // turned on at each (re)connect and off, emptied, when the connection is
 // lost.
-func startFeatureCache(ctx context.Context, db *postgres.DB, log *slog.Logger) (*featcache.Cache, featcache.Store) {
+func startFeatureCache(ctx context.Context, db *postgres.DB, log *slog.Logger) (*featcache.Cache, featcache.Store, featcache.Requests) {
 	cache := featcache.New(0)
 	n := featcache.NewNotifier(db.NotifyIncidents)
 	go db.ListenIncidents(ctx, postgres.IncidentEvents{
@@ -22,5 +23,6 @@ func startFeatureCache(ctx context.Context, db *postgres.DB, log *slog.Logger) (
 		Connected: func() { cache.Evict(nil); cache.SetLive(true) },
 		Lost:      func() { cache.SetLive(false) },
 	}, log)
-	return cache, featcache.Store{IncidentStore: db, Cache: cache, Notifier: n}
+	return cache, featcache.Store{IncidentStore: db, Cache: cache, Notifier: n},
+		featcache.Requests{ServiceRequestStore: db, Cache: cache, Notifier: n}
 }

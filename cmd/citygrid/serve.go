@@ -92,7 +92,7 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 	}, log)
 
 	heat := startHeat(ctx, db.DB, log)
-	cache, incidents := startFeatureCache(ctx, db.DB, log)
+	cache, incidents, requests := startFeatureCache(ctx, db.DB, log)
 	go every(ctx, time.Minute, log, "flagging overdue incidents", flagOverdue(incidents, log))
 
 	cal, err := db.Calendar(ctx)
@@ -108,7 +108,7 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 			return err
 		}
 	}
-	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: incidents, Cache: cache, Stats: db.DB, Heatmaps: heat, Keys: db.DB, Facilities: db.DB, Features: db.DB, Calendar: cal, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI,
+	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: incidents, Cache: cache, Stats: db.DB, Heatmaps: heat, Keys: db.DB, Requests: requests, Facilities: db.DB, Features: db.DB, Calendar: cal, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI,
 		MinPublicCount: opts.MinPublicCount, Web: webFiles})
 	// A key revoked anywhere is forgotten here at once.
 	go db.ListenKeyRevocations(ctx, srv.ForgetKey, srv.ForgetKeys, log)

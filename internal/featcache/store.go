@@ -223,3 +223,20 @@ func Expiry(xs []grid.Incident, now time.Time) time.Time {
 	}
 	return t
 }
+
+// Requests is a service request store (Open311) whose creates — each
+// makes an incident — evict the answers around the incident as Store's do.
+type Requests struct {
+	grid.ServiceRequestStore
+	Cache    *Cache
+	Notifier *Notifier
+}
+
+// CreateServiceRequest stores the request and its incident, then evicts.
+func (s Requests) CreateServiceRequest(ctx context.Context, x *grid.Incident, r *grid.ServiceRequest, actor string) (bool, error) {
+	created, err := s.ServiceRequestStore.CreateServiceRequest(ctx, x, r, actor)
+	if created || err != nil {
+		Store{Cache: s.Cache, Notifier: s.Notifier}.changed(pointBound(x.Point))
+	}
+	return created, err
+}

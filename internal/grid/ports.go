@@ -2,6 +2,7 @@ package grid
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -138,13 +139,15 @@ type StatsStore interface {
 	Stats(ctx context.Context, f StatsFilter) ([]StatsRow, error)
 }
 
-// HeatQuery selects what a heatmap counts. From and To are whole hours.
+// HeatQuery selects what a heatmap counts. From and To are whole hours
+// (of China time, the rollups' grain); stores answer Invalid otherwise.
 type HeatQuery struct {
 	Categories []string
 	Res        int // H3 resolution 5…10
 	From, To   time.Time
-	Hours      []int // local hours of day 0…23; empty: all
-	Weekdays   []int // ISO weekdays 1 (Monday)…7; empty: all
+	Hours      []int    // local hours of day 0…23; empty: all
+	Weekdays   []int    // ISO weekdays 1 (Monday)…7; empty: all
+	Towns      []string // town codes whose incidents count; empty: every town
 }
 
 // HeatCell is an H3 cell and its incident count.
@@ -153,25 +156,39 @@ type HeatCell struct {
 	Count int64
 }
 
-// HeatmapStore counts incidents per H3 cell from the rollups.
+// HeatmapStore counts incidents per H3 cell from the rollups. At every
+// resolution r an incident counts in the cell that H3's latLngToCell
+// gives its point at r (not the parent of a finer cell: H3 cells do not
+// nest exactly).
 type HeatmapStore interface {
 	Heatmap(ctx context.Context, q HeatQuery) ([]HeatCell, error)
 }
 
-// RollupSlice names the H3 rollup rows of one category on one local
-// (China time) day: the unit in which writes report what they touched and
-// the heatmap read model reloads.
+// RollupSlice names the H3 rollup entries of one category in one town on
+// one local (China time) day: the unit in which writes report what they
+// touched and the heatmap read model reloads. Town "" in a report is every
+// town of that category and day.
 type RollupSlice struct {
 	Category string
 	Day      Date
+	Town     string
 }
 
-// RollupSource reads the H3 rollups: incidents per category, local day and
-// hour, and resolution-9 cell. Rows are additive: one slice may hold
-// several rows for the same hour and cell, and their counts add up.
+// RollupSource reads the H3 rollups: signed incident counts per slice,
+// local hour and H3 cell. Rows are additive: one slice may hold several
+// rows for the same hour and cell, and their counts add up.
+//
+// A cell of resolution 10 is a base entry: the incident's own cell
+// (latLngToCell at 10), counted at every resolution in its parent. A cell
+// of a coarser resolution r (5…9) is a correction that counts at r only:
+// for an incident whose latLngToCell at r is not the parent of its
+// resolution-10 cell, +1 at the cell that holds its point and −1 at that
+// parent. Summed that way, every resolution is H3's own answer.
 type RollupSource interface {
-	// RollupRows calls fn for every rollup row of the given slices, or of
-	// every slice when slices is nil, from one consistent snapshot.
+	// RollupRows calls fn for every rollup entry of the given slices'
+	// categories and days, in every town (the unit in which stores keep
+	// and read rollups), or for every entry when slices is nil, from one
+	// consistent snapshot.
 	RollupRows(ctx context.Context, slices []RollupSlice, fn func(s RollupSlice, hour int, cell uint64, n int64) error) error
 }
 
@@ -180,24 +197,93 @@ const (
 	RoleDispatcher = "dispatcher"
 	RolePlanner    = "planner"
 	RoleAdmin      = "admin"
+	// RoleApp is a citizens' app (the public 城管通, civic Open311 clients):
+	// it creates reports through Open311 and reads the ones it created,
+	// nothing else. It is not staff.
+	RoleApp = "app"
 )
 
-// Roles lists every role.
-func Roles() []string { return []string{RoleDispatcher, RolePlanner, RoleAdmin} }
+// Roles lists every role a key may be created with.
+func Roles() []string { return []string{RoleDispatcher, RolePlanner, RoleAdmin, RoleApp} }
+
+// StaffRoles lists the roles of the operations centre's own keys: the
+// roles that read incidents, statistics and hot spots, and see heatmaps
+// without small counts hidden.
+func StaffRoles() []string { return []string{RoleDispatcher, RolePlanner, RoleAdmin} }
 
 // Principal is who calls: a role and an optional town scope. The zero
 // value is the public.
 type Principal struct {
-	Role    string // "", dispatcher, planner or admin
+	Role    string // "", dispatcher, planner, admin or app
 	Town    string
 	Expires *time.Time // when the key stops being valid; nil: never
+	KeyID   int64      // the key's id; 0 for the public
 }
 
 // Public reports whether the caller presented no key.
 func (p Principal) Public() bool { return p.Role == "" }
 
+// Staff reports whether the caller holds a staff key (StaffRoles).
+func (p Principal) Staff() bool { return slices.Contains(StaffRoles(), p.Role) }
+
 // KeyStore resolves API keys.
 type KeyStore interface {
 	// Principal returns the role of a key: Unauthorized when unknown or revoked.
 	Principal(ctx context.Context, key string) (Principal, error)
+}
+
+// ServiceRequest is what a report made through Open311 GeoReport v2 keeps
+// beside its incident: the key that created it (so an app reads its own),
+// what the client said of the place and media, the answers to the
+// service's attributes, and who reported. Contact is written, never read
+// back by any store method.
+type ServiceRequest struct {
+	KeyID      int64
+	Address    string              // address_string, as sent with the point
+	AddressID  string              // address_id, as sent with the point
+	MediaURL   string              // an absolute http(s) URL
+	Attributes map[string][]string // attribute code → values
+	Contact    Contact
+}
+
+// Contact is who reported, as the client sent it: kept for the operations
+// centre to call back, never shown in any answer.
+type Contact struct {
+	Email, FirstName, LastName, Phone, DeviceID, AccountID string
+}
+
+// ServiceRequestFilter selects service requests, newest first. When IDs
+// is set it overrides Categories, Statuses, From and To (GeoReport: the id
+// list overrides every other argument); KeyID and Town, the caller's
+// access, always apply.
+type ServiceRequestFilter struct {
+	IDs        []int64
+	Categories []string
+	Statuses   []string
+	From, To   time.Time // occurred_at within [From, To]; zero: open
+	KeyID      int64     // > 0: only the requests this key created through Open311
+	Town       string    // a town-scoped caller sees only its town
+	Limit      int       // 1…1000
+}
+
+// ServiceRequestRecord is an incident as Open311 shows it: the incident,
+// its Open311 side data (nil when it came another way; Contact left
+// empty), when its trail last moved and the last note of a lifecycle
+// action.
+type ServiceRequestRecord struct {
+	Incident   Incident
+	Request    *ServiceRequest
+	UpdatedAt  time.Time
+	StatusNote string
+}
+
+// ServiceRequestStore keeps reports made through Open311.
+type ServiceRequestStore interface {
+	// CreateServiceRequest stores x as CreateIncident does and r beside it,
+	// in the same statement. When x.ExternalID was seen before it returns
+	// the first incident and created == false; Conflict when that incident
+	// was not created through Open311 by the same key.
+	CreateServiceRequest(ctx context.Context, x *Incident, r *ServiceRequest, actor string) (created bool, err error)
+	// FindServiceRequests lists the incidents f selects, newest first.
+	FindServiceRequests(ctx context.Context, f ServiceRequestFilter) ([]ServiceRequestRecord, error)
 }

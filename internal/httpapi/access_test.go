@@ -91,3 +91,54 @@ func mustStatus(t *testing.T, want int) func(resp *http.Response, b []byte) []by
 		return b
 	}
 }
+
+// TestAppKeyIsNotStaff: a citizens' app key reports through Open311 only;
+// wherever the JSON API needs a staff key it is refused (403), and it sees
+// heatmaps as the public does, small counts hidden.
+func TestAppKeyIsNotStaff(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	app, err := f.db.CreateAPIKey(ctx, "app", "", "citizens' app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lon, lat := f.interior(t, "331082001001001")
+	body := fmt.Sprintf(`{"category":"E0505","lon":%v,"lat":%v,"occurred_at":%q,"source":"app"}`, lon, lat, time.Now().Add(-time.Hour).Format(time.RFC3339))
+	x := decode[incident](t, mustStatus(t, 201)(f.post(t, "/v1/incidents", body)))
+	for _, p := range []string{"/v1/incidents", fmt.Sprintf("/v1/incidents/%d", x.ID), "/v1/stats?group_by=town",
+		"/v1/hotspots?theme=parking", "/v1/hotspots/emerging?theme=parking"} {
+		resp, b := f.getAs(t, p, app)
+		wantProblem(t, resp, b, 403, "a key of role app may not")
+	}
+	for _, c := range []struct{ path, body string }{
+		{"/v1/incidents", body},
+		{"/v1/incidents/bulk", body + "\n"},
+		{fmt.Sprintf("/v1/incidents/%d/events", x.ID), `{"action":"register"}`},
+	} {
+		resp, b := f.postAs(t, c.path, c.body, app)
+		wantProblem(t, resp, b, 403, "a key of role app may not")
+	}
+	var n int
+	if err := f.db.Pool().QueryRow(ctx, `SELECT count(*) FROM incident`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("%d incidents (%v): the app's refused writes must write nothing", n, err)
+	}
+	// One incident is below the public's threshold: staff see its cell,
+	// the app and the public do not.
+	type heat struct{ Cells []struct{ Count int } }
+	const path = "/v1/heatmap?theme=parking&res=8"
+	if h := decode[heat](t, mustStatus(t, 200)(f.getAs(t, path, f.key))); len(h.Cells) != 1 {
+		t.Fatalf("staff see %d cells, want 1", len(h.Cells))
+	}
+	for _, key := range []string{app, ""} {
+		if h := decode[heat](t, mustStatus(t, 200)(f.getAs(t, path, key))); len(h.Cells) != 0 {
+			t.Errorf("key %q sees %d cells of one incident, want none", key, len(h.Cells))
+		}
+	}
+	// The public geography stays open to it.
+	for _, p := range []string{fmt.Sprintf("/v1/locate?lon=%v&lat=%v", lon, lat), "/v1/grid/versions", "/v1/facilities?limit=1"} {
+		if resp, b := f.getAs(t, p, app); resp.StatusCode != 200 {
+			t.Errorf("app %s: %d %s", p, resp.StatusCode, b)
+		}
+	}
+}

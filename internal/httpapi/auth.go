@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"time"
@@ -73,31 +74,42 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if key == "" {
 			return next(c)
 		}
-		if s.cfg.Keys == nil {
-			return grid.Errorf(grid.Unauthorized, "API keys are not configured")
+		p, err := s.resolveKey(c.Request().Context(), key)
+		if err != nil {
+			return err
 		}
-		s.keys.mu.Lock()
-		ck, ok := s.keys.m[key]
-		s.keys.mu.Unlock()
-		if !ok || time.Now().After(ck.exp) {
-			p, err := s.cfg.Keys.Principal(c.Request().Context(), key)
-			if err != nil {
-				return err
-			}
-			ck = cachedKey{p: p, exp: time.Now().Add(keyCacheTTL)}
-			if p.Expires != nil && p.Expires.Before(ck.exp) {
-				ck.exp = *p.Expires // an expiring key is asked again when it expires
-			}
-			s.keys.mu.Lock()
-			if s.keys.m == nil || len(s.keys.m) > 10_000 {
-				s.keys.m = map[string]cachedKey{}
-			}
-			s.keys.m[key] = ck
-			s.keys.mu.Unlock()
-		}
-		c.Set(principalKey, ck.p)
+		c.Set(principalKey, p)
 		return next(c)
 	}
+}
+
+// resolveKey resolves an API key through the cache: Unauthorized when it
+// is unknown, revoked or expired.
+func (s *Server) resolveKey(ctx context.Context, key string) (grid.Principal, error) {
+	if s.cfg.Keys == nil {
+		return grid.Principal{}, grid.Errorf(grid.Unauthorized, "API keys are not configured")
+	}
+	s.keys.mu.Lock()
+	ck, ok := s.keys.m[key]
+	s.keys.mu.Unlock()
+	if ok && !time.Now().After(ck.exp) {
+		return ck.p, nil
+	}
+	p, err := s.cfg.Keys.Principal(ctx, key)
+	if err != nil {
+		return p, err
+	}
+	ck = cachedKey{p: p, exp: time.Now().Add(keyCacheTTL)}
+	if p.Expires != nil && p.Expires.Before(ck.exp) {
+		ck.exp = *p.Expires // an expiring key is asked again when it expires
+	}
+	s.keys.mu.Lock()
+	if s.keys.m == nil || len(s.keys.m) > 10_000 {
+		s.keys.m = map[string]cachedKey{}
+	}
+	s.keys.m[key] = ck
+	s.keys.mu.Unlock()
+	return p, nil
 }
 
 // principal returns the caller (the public when no key was given).
@@ -107,9 +119,11 @@ func principal(c echo.Context) grid.Principal {
 }
 
 // Who may call what. The public (no key) reads the city's geography —
-// locate, grid, facilities — and heatmaps with small counts hidden.
-// Incidents are read with a key of any role and written by dispatchers and
-// admins; planner analyses (hot spots, statistics) need a key of any role.
+// locate, grid, facilities — and heatmaps with small counts hidden; so
+// does a citizens' app key, which is not staff and otherwise only reports
+// and reads its own reports through Open311. Incidents are read with a
+// staff key (grid.StaffRoles) and written by dispatchers and admins;
+// planner analyses (hot spots, statistics) need a staff key.
 var incidentWriters = []string{grid.RoleDispatcher, grid.RoleAdmin}
 
 // allow admits callers whose key has one of roles: no key is 401, a key of
@@ -126,7 +140,7 @@ func allow(roles ...string) echo.MiddlewareFunc {
 					return next(c)
 				}
 			}
-			return grid.Errorf(grid.Forbidden, "a %s key may not call this endpoint: it needs role %s", p.Role, strings.Join(roles, ", "))
+			return grid.Errorf(grid.Forbidden, "a key of role %s may not call this endpoint: it needs role %s", p.Role, strings.Join(roles, ", "))
 		}
 	}
 }

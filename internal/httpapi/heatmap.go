@@ -85,6 +85,9 @@ func (s *Server) heatParams(c echo.Context, defRes int) (grid.HeatQuery, error) 
 	if q.Weekdays, err = param.Weekdays(c.QueryParam("weekdays")); err != nil {
 		return q, err
 	}
+	if p := principal(c); p.Town != "" { // a town's key counts its own town only
+		q.Towns = []string{p.Town}
+	}
 	return q, nil
 }
 
@@ -103,7 +106,7 @@ func (s *Server) heatCells(c echo.Context, q grid.HeatQuery) ([]grid.HeatCell, i
 		return nil, 0, err
 	}
 	minCount := 1
-	if principal(c).Public() {
+	if !principal(c).Staff() { // the public, and citizens' apps
 		minCount = s.cfg.MinPublicCount
 	}
 	cells = slices.DeleteFunc(cells, func(h grid.HeatCell) bool { return h.Count < int64(minCount) })

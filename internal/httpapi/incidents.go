@@ -30,8 +30,8 @@ const (
 func (s *Server) routesIncidents(e *echo.Echo) {
 	e.POST("/v1/incidents", s.createIncident, allow(incidentWriters...))
 	e.POST("/v1/incidents/bulk", s.bulkIncidents, allow(incidentWriters...))
-	e.GET("/v1/incidents", s.findIncidents, allow(grid.Roles()...))
-	e.GET("/v1/incidents/:id", s.getIncident, allow(grid.Roles()...))
+	e.GET("/v1/incidents", s.findIncidents, allow(grid.StaffRoles()...))
+	e.GET("/v1/incidents/:id", s.getIncident, allow(grid.StaffRoles()...))
 	e.POST("/v1/incidents/:id/events", s.incidentEvent, allow(incidentWriters...))
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/httpapi/open311"
 	"github.com/labstack/echo/v4"
 )
 
@@ -79,6 +80,10 @@ const retryAfter = "2"
 // 503 carries Retry-After.
 func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
+		return
+	}
+	if open311.Owns(c.Request().URL.Path) { // GeoReport v2 has its own error format
+		open311.WriteError(c, err, s.log)
 		return
 	}
 	p := Problem{Instance: c.Request().URL.Path}

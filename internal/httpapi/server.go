@@ -15,6 +15,8 @@ import (
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/hexbin"
 	"github.com/citygrid/citygrid/internal/httpapi/ogc"
+	"github.com/citygrid/citygrid/internal/httpapi/open311"
+	"github.com/citygrid/citygrid/internal/intake"
 	"github.com/citygrid/citygrid/internal/locate"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -30,7 +32,8 @@ type Config struct {
 	Stats      grid.StatsStore
 	Heatmaps   grid.HeatmapStore
 	Keys       grid.KeyStore
-	Features   grid.FeatureStore // the OGC API's incident and facility collections
+	Requests   grid.ServiceRequestStore // Open311 service requests
+	Features   grid.FeatureStore        // the OGC API's incident and facility collections
 	// Cache keeps answers of incident reads; nil: none. Its entries are
 	// only as fresh as the writes reaching it: give Incidents as a
 	// featcache.Store over the same cache.
@@ -45,6 +48,9 @@ type Config struct {
 	OpenAPI        []byte
 	// BodyLimit caps request bodies (default 64 MiB: a 100,000-point batch fits).
 	BodyLimit string
+	// Open311Contact and Open311KeyService are the texts of Open311's
+	// discovery document (defaults: open311.DefaultContact, DefaultKeyService).
+	Open311Contact, Open311KeyService string
 	// Web is the built web map (web.Dist's "dist", through WebFiles); nil:
 	// the page routes answer 404.
 	Web fs.FS
@@ -128,6 +134,8 @@ func New(cfg Config) *Server {
 	s.routesHeatmap(e)
 	s.routesHotspots(e)
 	ogc.Register(e.Group("/ogc"), ogc.Deps{Catalog: cfg.Catalog, Features: cfg.Features, Principal: principal, Cache: cfg.Cache})
+	open311.Register(e.Group(open311.Prefix), open311.Deps{Catalog: cfg.Catalog, Assigner: s.assigner, Requests: cfg.Requests,
+		ResolveKey: s.resolveKey, Principal: principal, Logger: s.log, Contact: cfg.Open311Contact, KeyService: cfg.Open311KeyService})
 	s.routesWeb(e)
 	return s
 }
@@ -149,6 +157,15 @@ func (s *Server) view() (*view, error) {
 		return nil, err
 	}
 	return s.views.get(snap)
+}
+
+// assigner is the assignment service of the snapshot in force.
+func (s *Server) assigner() (*intake.Assigner, error) {
+	v, err := s.view()
+	if err != nil {
+		return nil, err
+	}
+	return v.assign, nil
 }
 
 // Handler is the server's http.Handler.

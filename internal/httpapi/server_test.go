@@ -50,7 +50,7 @@ func newFixtureOn(t *testing.T, db *postgres.DB) *fixture {
 	heat := hexbin.NewHeat(db, db, grid.ChinaTime())
 	db.OnRollupChange(heat.Invalidate)
 	heat.Start(context.Background())
-	s := httpapi.New(httpapi.Config{Store: db, Incidents: db, Stats: db, Heatmaps: heat, Keys: db, Facilities: db, Features: db, Catalog: cat, OpenAPI: api.OpenAPI})
+	s := httpapi.New(httpapi.Config{Store: db, Incidents: db, Stats: db, Heatmaps: heat, Keys: db, Requests: db, Facilities: db, Features: db, Catalog: cat, OpenAPI: api.OpenAPI})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	key, err := db.CreateAPIKey(ctx, "admin", "", "test fixture")
@@ -270,8 +270,13 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		case inPaths && pathRe.MatchString(line):
 			path = pathRe.FindStringSubmatch(line)[1]
 		case inPaths && methodRe.MatchString(line):
-			// Tile routes take "{y}.mvt" as one parameter.
-			documented = append(documented, strings.ToUpper(methodRe.FindStringSubmatch(line)[1])+" "+strings.TrimSuffix(path, ".mvt"))
+			// Tile routes take "{y}.mvt" as one parameter, Open311's
+			// "{service_code}.{format}" too.
+			p := strings.TrimSuffix(path, ".mvt")
+			if strings.HasSuffix(p, "}.{format}") {
+				p = strings.TrimSuffix(p, ".{format}")
+			}
+			documented = append(documented, strings.ToUpper(methodRe.FindStringSubmatch(line)[1])+" "+p)
 		}
 	}
 	param := regexp.MustCompile(`:([a-z_]+)`)

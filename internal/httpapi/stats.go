@@ -22,7 +22,7 @@ const (
 
 // routesStats registers the planner statistics routes.
 func (s *Server) routesStats(e *echo.Echo) {
-	e.GET("/v1/stats", s.stats, allow(grid.Roles()...))
+	e.GET("/v1/stats", s.stats, allow(grid.StaffRoles()...))
 }
 
 type statsOut struct {

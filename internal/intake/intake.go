@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/citygrid/citygrid/internal/dispatch"
 	"github.com/citygrid/citygrid/internal/grid"
@@ -23,7 +24,9 @@ import (
 // H3Res is the resolution of the H3 cell stored with each incident.
 const H3Res = 10
 
-// Limits of a report's text fields, in bytes.
+// Limits of a report's text fields: the description in characters (as
+// GeoReport v2 limits it: a Chinese description of 4,000 characters is
+// 12,000 bytes), the external id in bytes.
 const (
 	MaxDescription = 4000
 	MaxExternalID  = 200
@@ -128,8 +131,8 @@ func Check(r *Report) error {
 		return grid.Errorf(grid.Invalid, "occurred_at: required (RFC 3339)")
 	case !slices.Contains(grid.Sources(), r.Source):
 		return grid.Errorf(grid.Invalid, "source: %q: want one of %v", r.Source, grid.Sources())
-	case len(r.Description) > MaxDescription:
-		return grid.Errorf(grid.Invalid, "description: longer than %d bytes", MaxDescription)
+	case len(r.Description) > MaxDescription && utf8.RuneCountInString(r.Description) > MaxDescription:
+		return grid.Errorf(grid.Invalid, "description: longer than %d characters", MaxDescription)
 	case len(r.ExternalID) > MaxExternalID:
 		return grid.Errorf(grid.Invalid, "external_id: longer than %d bytes", MaxExternalID)
 	case strings.IndexByte(r.Description, 0) >= 0:

@@ -171,11 +171,18 @@ func TestAssign(t *testing.T) {
 		{"future", func(r *intake.Report) { r.OccurredAt = now.Add(time.Hour) }, grid.Invalid, "occurred_at"},
 		{"bad source", func(r *intake.Report) { r.Source = "pigeon" }, grid.Invalid, "source"},
 		{"long description", func(r *intake.Report) { r.Description = strings.Repeat("x", intake.MaxDescription+1) }, grid.Invalid, "description"},
+		{"long Chinese description", func(r *intake.Report) { r.Description = strings.Repeat("积", intake.MaxDescription+1) }, grid.Invalid, "4000 characters"},
 		{"NUL in description", func(r *intake.Report) { r.Description = "a\x00b" }, grid.Invalid, "description"},
 		{"NUL in external id", func(r *intake.Report) { r.ExternalID = "a\x00" }, grid.Invalid, "external_id"},
 		{"long external id", func(r *intake.Report) { r.ExternalID = strings.Repeat("k", intake.MaxExternalID+1) }, grid.Invalid, "external_id"},
 		{"not a point", func(r *intake.Report) { r.Point = orb.Point{200, 28.8} }, grid.Invalid, "lon/lat"},
 		{"outside", func(r *intake.Report) { r.Point = orb.Point{121.3, 28.8} }, grid.NotFound, "outside"},
+	}
+	// The limit counts characters: 4,000 Chinese ones (12,000 bytes) pass.
+	long := good
+	long.Description = strings.Repeat("积", intake.MaxDescription)
+	if _, err := a.Assign(&long, now, &intake.Scratch{}); err != nil {
+		t.Errorf("a description of %d characters: %v", intake.MaxDescription, err)
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

@@ -139,8 +139,8 @@ func (db *DB) Principal(ctx context.Context, key string) (p grid.Principal, err 
 	defer wrap(&err, "Principal")
 	sum := sha256.Sum256([]byte(key))
 	var town *string
-	err = db.pool.QueryRow(ctx, `SELECT role, town_code, expires_at FROM api_key
-		WHERE hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`, sum[:]).Scan(&p.Role, &town, &p.Expires)
+	err = db.pool.QueryRow(ctx, `SELECT id, role, town_code, expires_at FROM api_key
+		WHERE hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`, sum[:]).Scan(&p.KeyID, &p.Role, &town, &p.Expires)
 	if notFound(err) {
 		return p, grid.Errorf(grid.Unauthorized, "unknown, revoked or expired API key")
 	}
