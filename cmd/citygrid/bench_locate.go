@@ -475,7 +475,9 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 
 // startBenchServer runs the service's HTTP server as serve does, on a free
 // loopback port; stop shuts it down.
-func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog) (base string, heat *hexbin.Heat, stop func(), err error) {
+// Options may change the server's configuration (the tile rows compare
+// runs with and without a tile cache).
+func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog, options ...func(*httpapi.Config)) (base string, heat *hexbin.Heat, stop func(), err error) {
 	cal, err := db.Calendar(ctx)
 	if err != nil {
 		return "", nil, nil, err
@@ -487,9 +489,15 @@ func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	hctx, cancelHeat := context.WithCancel(ctx)
-	heat = startHeat(hctx, db, slog.New(slog.DiscardHandler))
-	srv := httpapi.New(httpapi.Config{Store: db, Incidents: db, Heatmaps: heat, Keys: db, Facilities: db, Stats: db, Calendar: cal, Catalog: cat,
-		Registry: reg, Logger: slog.New(slog.DiscardHandler), OpenAPI: api.OpenAPI})
+	var hooks tileHooks
+	heat = startHeat(hctx, db, slog.New(slog.DiscardHandler), hooks.rollupsApplied)
+	cfg := httpapi.Config{Store: db, Incidents: db, Heatmaps: heat, Keys: db, Facilities: db, Stats: db, Calendar: cal, Catalog: cat,
+		Registry: reg, Logger: slog.New(slog.DiscardHandler), OpenAPI: api.OpenAPI, Tiles: db}
+	for _, o := range options {
+		o(&cfg)
+	}
+	srv := httpapi.New(cfg)
+	startTiles(hctx, db, srv, &hooks, slog.New(slog.DiscardHandler))
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = hs.Serve(ln) }()

@@ -37,6 +37,10 @@ type Config struct {
 	OpenAPI        []byte
 	// BodyLimit caps request bodies (default 64 MiB: a 100,000-point batch fits).
 	BodyLimit string
+	// Tiles reads incidents for vector tiles; TileCacheBytes sizes their
+	// cache (0: tiles.DefaultCacheBytes; negative: no cache). See tiles.go.
+	Tiles          TileStore
+	TileCacheBytes int64
 }
 
 // Server is the HTTP face of citygrid.
@@ -49,6 +53,7 @@ type Server struct {
 	views    views
 	keys     keyCache
 	studies  hexbin.StudyCache
+	tiles    *tileService
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 }
@@ -72,6 +77,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, echo: echo.New()}
 	s.views.cal = cfg.Calendar
+	s.tiles = newTileService(cfg, s.reg)
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "citygrid_http_requests_total", Help: "HTTP requests by route and status.",
 	}, []string{"method", "route", "status"})
@@ -116,6 +122,7 @@ func New(cfg Config) *Server {
 	s.routesStats(e)
 	s.routesHeatmap(e)
 	s.routesHotspots(e)
+	s.routesTiles(e)
 	return s
 }
 

@@ -21,8 +21,9 @@ import (
 
 // DB is the pool every store method runs on.
 type DB struct {
-	pool *pgxpool.Pool
-	feed *rollupFeed
+	pool  *pgxpool.Pool
+	feed  *rollupFeed
+	tiles *tileFeed // where writes changed incidents, for the tile caches
 }
 
 // Open connects a pool to url. Request-path connections run without
@@ -46,7 +47,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	return &DB{pool: pool, feed: newRollupFeed()}, nil
+	return &DB{pool: pool, feed: newRollupFeed(), tiles: &tileFeed{}}, nil
 }
 
 // Close waits for background merges of busy rollup slices, then releases

@@ -159,6 +159,7 @@ type keyedRow struct {
 // incidents written.
 func (db *DB) BulkStream(ctx context.Context, next func() (*grid.Incident, error)) (res grid.BulkResult, err error) {
 	defer wrap(&err, "BulkStream")
+	next, points := pointsOf(next) // for the tile caches, once committed
 	res.Duplicates = map[int]int64{}
 	var touched []grid.RollupSlice
 	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
@@ -220,6 +221,7 @@ func (db *DB) BulkStream(ctx context.Context, next func() (*grid.Incident, error
 	if len(touched) > 0 {
 		db.committed(touched)
 	}
+	db.incidentsChanged(*points, true)
 	return res, nil
 }
 
@@ -349,6 +351,7 @@ func (db *DB) CreateIncident(ctx context.Context, x *grid.Incident, actor string
 	if err == nil {
 		x.ID = *id
 		db.createdOne(sliceOf(k))
+		db.incidentsChanged([]orb.Point{x.Point}, true)
 	}
 	if err == errDuplicate {
 		var id int64
@@ -501,6 +504,7 @@ func (db *DB) Transition(ctx context.Context, id int64, action, actor, note stri
 	if err != nil {
 		return x, ev, db.classify(err)
 	}
+	db.incidentsChanged([]orb.Point{x.Point}, false)
 	return x, ev, nil
 }
 
