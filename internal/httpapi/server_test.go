@@ -50,7 +50,10 @@ func newFixtureOn(t *testing.T, db *postgres.DB) *fixture {
 	heat := hexbin.NewHeat(db, db, grid.ChinaTime())
 	db.OnRollupChange(heat.Invalidate)
 	heat.Start(context.Background())
-	s := httpapi.New(httpapi.Config{Store: db, Incidents: db, Stats: db, Heatmaps: heat, Keys: db, Facilities: db, Catalog: cat, OpenAPI: api.OpenAPI})
+	s := httpapi.New(httpapi.Config{Store: db, Incidents: db, Stats: db, Heatmaps: heat, Keys: db, Facilities: db, Catalog: cat, OpenAPI: api.OpenAPI, Tiles: db})
+	db.OnIncidentsChanged(func(ch postgres.IncidentChange) { // as cmd wires it
+		s.TilesChanged(httpapi.TileChange{Points: ch.Points, Areas: ch.Areas, Counted: ch.Counted, All: ch.All})
+	})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	key, err := db.CreateAPIKey(ctx, "admin", "", "test fixture")
@@ -270,8 +273,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		case inPaths && pathRe.MatchString(line):
 			path = pathRe.FindStringSubmatch(line)[1]
 		case inPaths && methodRe.MatchString(line):
-			// Tile routes take "{y}.mvt" as one parameter.
-			documented = append(documented, strings.ToUpper(methodRe.FindStringSubmatch(line)[1])+" "+strings.TrimSuffix(path, ".mvt"))
+			// Tile routes take "{y}.mvt" and "{layers}.json" as one parameter.
+			documented = append(documented, strings.ToUpper(methodRe.FindStringSubmatch(line)[1])+" "+strings.TrimSuffix(strings.TrimSuffix(path, ".mvt"), ".json"))
 		}
 	}
 	param := regexp.MustCompile(`:([a-z_]+)`)
