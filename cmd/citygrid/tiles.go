@@ -39,7 +39,9 @@ func tileCacheBytes(mb int) int64 {
 // tileHooks lets the heatmap read model's listener, started before the
 // server exists, tell the server's tile cache when it has taken in a
 // rollup notification.
-type tileHooks struct{ srv atomic.Pointer[httpapi.Server] }
+type tileHooks struct {
+	srv atomic.Pointer[httpapi.Server]
+}
 
 func (h *tileHooks) rollupsApplied() {
 	if s := h.srv.Load(); s != nil {
