@@ -7,7 +7,7 @@ DATA_DIR  ?= .citygrid
 TESTFLAGS ?= -race -count=1 -timeout 15m
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all run test bench lint lint-api build deps demo-data clean
+.PHONY: all run test test-web web web-if-stale bench lint lint-api build deps demo-data clean
 
 all: build
 
@@ -17,10 +17,25 @@ deps:
 build:
 	$(GO) build -o $(BIN) ./cmd/citygrid
 
-run: deps build
+run: deps web-if-stale build
 	$(BIN) serve --addr $(ADDR) --data-dir $(DATA_DIR)
 
-test: deps
+# The web map: web/dist is committed, so building Go needs no Node. make web
+# rebuilds it (and writes the hash of its sources, which a Go test checks).
+web:
+	cd web && npm ci && npm run build
+
+# Rebuilds web/dist when its sources changed and npm is there; else the
+# committed bundle is used as it is.
+web-if-stale:
+	@scripts/web-if-stale.sh
+
+# Unit tests of the web map's pure modules (needs Node; make test does not).
+test-web:
+	cd web && npm ci && npm test
+
+test:
+	@scripts/ensure-deps.sh --test
 	@status=0; $(GO) test $(TESTFLAGS) ./... || status=$$?; \
 	scripts/stop-test-cluster.sh; exit $$status
 

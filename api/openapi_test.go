@@ -72,8 +72,17 @@ func TestOpenAPIOperations(t *testing.T) {
 			if len(client) == 0 {
 				t.Errorf("%s declares no 4xx response", name)
 			}
-			if (len(op.Parameters) > 0 || op.RequestBody != nil) && !slices.Contains(client, "400") {
+			// Input beyond the path is checked and refused with a 400; a path
+			// that names nothing is a 404.
+			checked := op.RequestBody != nil
+			for _, p := range op.Parameters {
+				checked = checked || p.Value == nil || p.Value.In != "path"
+			}
+			if checked && !slices.Contains(client, "400") {
 				t.Errorf("%s takes input but declares no 400", name)
+			}
+			if len(op.Parameters) > 0 && !checked && !slices.Contains(client, "400") && !slices.Contains(client, "404") {
+				t.Errorf("%s takes a path but declares neither 400 nor 404", name)
 			}
 		}
 	}

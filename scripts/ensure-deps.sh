@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Makes sure what citygrid needs is installed: Go with cgo (gcc), the
-# PostgreSQL 15 server and PostGIS 3. Installs Debian's packages when run as
-# root; otherwise prints the exact command and fails.
+# PostgreSQL 15 server and PostGIS 3; with --test also the real clients the
+# tests drive: Chromium (the web map's browser test, through chromedp) and
+# the Noto CJK fonts its Chinese labels are drawn with. Installs Debian's
+# packages when run as root; otherwise prints the exact command and fails.
 set -euo pipefail
+tests=false
+[ "${1:-}" = "--test" ] && tests=true
 
 missing=()
 command -v go >/dev/null 2>&1 || { echo "citygrid needs Go 1.26 or newer (https://go.dev/dl)" >&2; exit 1; }
@@ -22,6 +26,13 @@ else
 	ver="$(basename "$(dirname "$bindir")")"
 	if ! ls /usr/share/postgresql/"$ver"/extension/postgis.control >/dev/null 2>&1; then
 		missing+=("postgresql-$ver-postgis-3")
+	fi
+fi
+
+if $tests; then
+	command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
+	if ! { command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh family | grep -qi "Noto Sans CJK"; } && [ ! -d /usr/share/fonts/opentype/noto ]; then
+		missing+=(fonts-noto-cjk)
 	fi
 fi
 

@@ -113,6 +113,11 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		return err
 	}
 	rows = append(rows, lr...)
+	wr, err := benchWeb(ctx, db.DB, cat, sel, os.Stderr)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, wr...)
 	if !sel("seed") && !sel("planner") && !sel("planner-heatmap") && !sel("planner-hotspots") && !sel("planner-stats") {
 		ir, err := benchIngest(ctx, db.DB, cat, sel, os.Stderr)
 		if err != nil {
@@ -130,12 +135,12 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		return err
 	}
 	rate := float64(st.N) / st.Took.Seconds()
-	base, err := db.RawCopyRate(ctx, min(*n, 500_000))
+	base, err := rawCopyRate(ctx, db.DB, min(*n, 500_000))
 	if err != nil {
 		return err
 	}
 	if sel("seed") {
-		rows = append(rows, benchRow{fmt.Sprintf("seed %s incidents (generate, assign, H3, deadline, COPY, rollups)", thousands(float64(st.N))),
+		rows = append(rows, benchRow{fmt.Sprintf("seed %s incidents (generate, assign, H3, deadline, lifecycle, COPY with trails, rollups)", thousands(float64(st.N))),
 			thousands(rate) + " rows/s", thousands(base) + " rows/s COPY alone into incident", fmt.Sprintf("%.2f×", rate/base),
 			"≥ 200,000 rows/s (the ingest budget)", yesNo(rate >= 200_000)})
 	}

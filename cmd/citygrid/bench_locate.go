@@ -27,6 +27,7 @@ import (
 	"github.com/citygrid/citygrid/internal/httpapi"
 	"github.com/citygrid/citygrid/internal/locate"
 	"github.com/citygrid/citygrid/internal/postgres"
+	"github.com/citygrid/citygrid/web"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/paulmach/orb"
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,7 +37,7 @@ import (
 // The rows of `citygrid bench` that --only selects: a group name selects
 // all its rows.
 var benchRowNames = []string{"cold", "seed", "locate", "locate-process", "locate-http", "locate-batch",
-	"ingest", "ingest-bulk", "ingest-post", "ingest-lifecycle", "planner", "planner-heatmap", "planner-hotspots", "planner-stats"}
+	"ingest", "ingest-bulk", "ingest-post", "ingest-lifecycle", "planner", "planner-heatmap", "planner-hotspots", "planner-stats", "web", "web-first-idle"}
 
 // parseOnly turns the --only list into a predicate over row names; empty
 // selects every row.
@@ -486,13 +487,17 @@ func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog,
 	if err != nil {
 		return "", nil, nil, err
 	}
+	webFiles, err := httpapi.WebFiles(web.Dist(), httpapi.WebConfig{})
+	if err != nil {
+		return "", nil, nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	hctx, cancelHeat := context.WithCancel(ctx)
 	var hooks tileHooks
 	heat = startHeat(hctx, db, slog.New(slog.DiscardHandler), hooks.rollupsApplied)
 	cfg := httpapi.Config{Store: db, Incidents: db, Heatmaps: heat, Keys: db, Facilities: db, Stats: db, Calendar: cal, Catalog: cat,
-		Registry: reg, Logger: slog.New(slog.DiscardHandler), OpenAPI: api.OpenAPI, Tiles: db}
+		Registry: reg, Logger: slog.New(slog.DiscardHandler), OpenAPI: api.OpenAPI, Web: webFiles, Tiles: db}
 	for _, o := range options {
 		o(&cfg)
 	}

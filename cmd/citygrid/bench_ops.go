@@ -74,7 +74,7 @@ func benchIngest(ctx context.Context, db *postgres.DB, cat *locate.Catalog, sel 
 		}
 		med := percentile(took, 0.5)
 		rate := n / med.Seconds()
-		raw, err := db.RawCopyRate(ctx, n)
+		raw, err := rawCopyRate(ctx, db, n)
 		if err != nil {
 			return nil, err
 		}
@@ -268,7 +268,7 @@ func benchPlanner(ctx context.Context, db *postgres.DB, cat *locate.Catalog, see
 		if err != nil {
 			return nil, err
 		}
-		groupBy, hexGrid, err := db.HeatmapBaselines(ctx, []string{"E0505", "E0506"}, 8, from, to)
+		groupBy, hexGrid, err := heatmapBaselines(ctx, db.Pool(), []string{"E0505", "E0506"}, 8, from, to)
 		if err != nil {
 			return nil, err
 		}

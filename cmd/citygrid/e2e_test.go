@@ -16,6 +16,7 @@ import (
 
 	"github.com/citygrid/citygrid/geodata"
 	"github.com/citygrid/citygrid/internal/pgembed"
+	"github.com/citygrid/citygrid/internal/pgtest"
 	"github.com/paulmach/orb/geojson"
 )
 
@@ -223,4 +224,58 @@ func TestCommandLineErrors(t *testing.T) {
 	if err := run(ctx, []string{"help"}, &out, log); err != nil || !strings.Contains(out.String(), "citygrid serve") {
 		t.Errorf("help: %v %q", err, out.String())
 	}
+}
+
+// TestKeysCommands: keys create, list and revoke from the command line;
+// the list never shows a secret.
+func TestKeysCommands(t *testing.T) {
+	t.Setenv("DATABASE_URL", pgtest.URL(t, pgtest.Demo))
+	ctx := context.Background()
+	quiet := slog.New(slog.DiscardHandler)
+	cmd := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(ctx, args, &out, quiet)
+		return out.String(), err
+	}
+	key, err := cmd("keys", "create", "--role", "planner", "--town", "331082001", "--ttl", "720h", "--note", "district centre")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key = strings.TrimSpace(key)
+	prefix := keyPrefixOf(t, key)
+	list, err := cmd("keys", "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(list, prefix) || !strings.Contains(list, "331082001") || !strings.Contains(list, "active") ||
+		!strings.Contains(list, "district centre") || strings.Contains(list, key) {
+		t.Fatalf("list:\n%s", list)
+	}
+	if out, err := cmd("keys", "revoke", prefix); err != nil || !strings.Contains(out, "revoked") {
+		t.Fatalf("revoke: %q %v", out, err)
+	}
+	if list, _ = cmd("keys", "list"); !strings.Contains(list, "revoked") {
+		t.Fatalf("list after revoke:\n%s", list)
+	}
+	for _, bad := range [][]string{
+		{"keys"}, {"keys", "rotate"}, {"keys", "revoke"}, {"keys", "revoke", "nope"},
+		{"keys", "create", "--role", "planner", "--ttl", "1h", "--expires", "2030-01-01T00:00:00Z"},
+		{"keys", "create", "--role", "planner", "--expires", "tomorrow"},
+		{"keys", "create", "--role", "planner", "--expires", "2001-01-01T00:00:00Z"},
+		{"keys", "create", "--role", "mayor"},
+	} {
+		if _, err := cmd(bad...); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
+	}
+}
+
+// keyPrefixOf reads the public prefix of "cg_<prefix>_<secret>".
+func keyPrefixOf(t *testing.T, key string) string {
+	t.Helper()
+	parts := strings.Split(key, "_")
+	if len(parts) != 3 || parts[0] != "cg" {
+		t.Fatalf("key %q", key)
+	}
+	return parts[1]
 }

@@ -22,7 +22,9 @@ Usage:
   citygrid migrate [--data-dir DIR]
   citygrid seed    [--incidents N] [--data-dir DIR]
   citygrid import  [--crs EPSG:4326|EPSG:4490|EPSG:4549|gcj02] [--data-dir DIR] FILE
-  citygrid keys create --role dispatcher|planner|admin [--town CODE] [--data-dir DIR]
+  citygrid keys create --role dispatcher|planner|admin [--town CODE] [--expires T|--ttl D] [--data-dir DIR]
+  citygrid keys list   [--data-dir DIR]
+  citygrid keys revoke [--data-dir DIR] ID|PREFIX
   citygrid bench   [--incidents N] [--only ROWS] [--data-dir DIR] [--cpuprofile FILE]
 
 Without DATABASE_URL every command uses the private PostGIS cluster under

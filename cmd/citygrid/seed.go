@@ -4,11 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"time"
 
@@ -49,9 +47,10 @@ type seedStats struct {
 }
 
 // seedIncidents writes n synthetic incidents, assigned exactly as live ones
-// are (intake: cell, town, department by the rules, H3, deadline), in
-// batches of one transaction each, generating while earlier batches are
-// written by two writers.
+// are (intake: cell, town, department by the rules, H3, deadline), with
+// lifecycles walked through the state machine (seedlife.go) and their
+// trails, in batches of one transaction each, generating while earlier
+// batches are written by two writers.
 func seedIncidents(ctx context.Context, db *postgres.DB, n int, seed int64, end time.Time, log *slog.Logger) (seedStats, error) {
 	start := time.Now()
 	m, err := db.ActiveModel(ctx)
@@ -76,28 +75,33 @@ func seedIncidents(ctx context.Context, db *postgres.DB, n int, seed int64, end 
 	a := &seeder{in: in, end: end, rng: rand.New(rand.NewPCG(uint64(seed), 0x5eed))}
 
 	const batchSize = 50_000
-	batches := make(chan []grid.Incident, 2)
+	batches := make(chan seedBatch, 2)
 	errc := make(chan error, 1)
 	go func() {
 		defer close(batches)
-		batch := make([]grid.Incident, 0, batchSize)
+		batch := newSeedBatch(batchSize)
+		a.trail.reset(batchSize)
 		err := geodata.SynthIncidents(m.City, n, end, seed, func(si geodata.SynthIncident) error {
 			x, ok := a.assign(si)
+			if a.trail.err != nil {
+				return a.trail.err
+			}
 			if !ok {
 				return nil
 			}
-			batch = append(batch, x)
-			if len(batch) == batchSize {
+			batch.add(x, a.trail.take())
+			if len(batch.xs) == batchSize {
 				select {
 				case batches <- batch:
 				case <-ctx.Done():
 					return ctx.Err()
 				}
-				batch = make([]grid.Incident, 0, batchSize)
+				batch = newSeedBatch(batchSize)
+				a.trail.reset(batchSize)
 			}
 			return nil
 		})
-		if err == nil && len(batch) > 0 {
+		if err == nil && len(batch.xs) > 0 {
 			batches <- batch
 		}
 		errc <- err
@@ -120,8 +124,8 @@ func seedIncidents(ctx context.Context, db *postgres.DB, n int, seed int64, end 
 				if failed {
 					continue
 				}
-				slices.SortFunc(b, func(x, y grid.Incident) int { return x.OccurredAt.Compare(y.OccurredAt) })
-				r, err := db.BulkCreate(ctx, b)
+				b.sortByTime()
+				r, err := db.BulkCreateTrails(ctx, b.xs, b.trails)
 				mu.Lock()
 				if err != nil && werr == nil {
 					werr = err
@@ -152,6 +156,7 @@ type seeder struct {
 	scratch intake.Scratch
 	end     time.Time
 	rng     *rand.Rand
+	trail   seedTrail
 	dropped int
 }
 
@@ -166,57 +171,4 @@ func (a *seeder) assign(si geodata.SynthIncident) (grid.Incident, bool) {
 	cat, _ := a.in.Snapshot().Category(si.Category)
 	a.lifecycle(&x, cat)
 	return x, true
-}
-
-// lifecycle gives a seeded incident its trail summary: most old cases are
-// closed and evaluated, recent ones still open; each department keeps its
-// deadlines at its own rate, so evaluation ratios differ between them.
-func (a *seeder) lifecycle(x *grid.Incident, cat *grid.Category) {
-	r := a.rng
-	cal := a.in.Calendar()
-	reg := x.ReceivedAt.Add(time.Duration(2+r.IntN(28)) * time.Minute)
-	disp := reg.Add(time.Duration(5+r.IntN(55)) * time.Minute)
-	x.RegisteredAt, x.DispatchedAt = &reg, &disp
-	if r.IntN(100) < 3 {
-		x.Status = grid.StatusCancelled
-		x.DispatchedAt = nil
-		return
-	}
-	h := fnv.New32a()
-	h.Write([]byte(x.Department))
-	onTime := 70 + int(h.Sum32()%28) // 70–97 % of cases handled in time
-	span := x.Deadline.Sub(disp)
-	if span < time.Hour {
-		span = time.Hour
-	}
-	var handled time.Time
-	if r.IntN(100) < onTime {
-		handled = disp.Add(time.Duration(r.Float64() * float64(span)))
-	} else {
-		x.Supervised = true
-		handled = x.Deadline.Add(time.Duration(r.Float64() * float64(span+24*time.Hour)))
-	}
-	if r.IntN(100) < 4 {
-		x.Extensions = 1
-		x.Deadline = cal.Deadline(x.Deadline, cat.Limit, cat.Unit)
-	}
-	closed := handled.Add(time.Duration(30+r.IntN(600)) * time.Minute)
-	if r.IntN(100) < 5 {
-		x.Reworks = 1
-		closed = closed.Add(time.Duration(2+r.IntN(24)) * time.Hour)
-	}
-	switch {
-	case !handled.Before(a.end):
-		x.Status = grid.StatusDispatched
-	case !closed.Before(a.end):
-		x.Status, x.HandledAt = grid.StatusHandled, &handled
-	default:
-		x.Status, x.HandledAt, x.ClosedAt = grid.StatusClosed, &handled, &closed
-		if a.end.Sub(closed) > 72*time.Hour {
-			x.Status = grid.StatusEvaluated
-		}
-		if r.IntN(100) < 2 {
-			x.Status, x.HandledAt, x.ClosedAt, x.ParkedFrom = grid.StatusParked, nil, nil, grid.StatusDispatched
-		}
-	}
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,6 +20,7 @@ import (
 	"github.com/citygrid/citygrid/internal/httpapi"
 	"github.com/citygrid/citygrid/internal/locate"
 	"github.com/citygrid/citygrid/internal/postgres"
+	"github.com/citygrid/citygrid/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -39,6 +42,9 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	basemap := fs.String("basemap", os.Getenv("CITYGRID_BASEMAP"), "raster XYZ basemap template for the web map, e.g. Tianditu's with its key (default $CITYGRID_BASEMAP, else none: the map works offline)")
+	basemapCRS := fs.String("basemap-crs", cmp.Or(os.Getenv("CITYGRID_BASEMAP_CRS"), "wgs84"), "datum of the basemap's tiles: wgs84 (CGCS2000, Tianditu) or gcj02 (Amap, Tencent: the overlays then show some 500 m off)")
+	basemapAttr := fs.String("basemap-attribution", os.Getenv("CITYGRID_BASEMAP_ATTRIBUTION"), "attribution shown for the basemap")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -52,14 +58,20 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, ln, serveOptions{DataDir: *dataDir, MinPublicCount: minCount, TileCacheMB: *tileMB}, log)
+	webFiles, err := httpapi.WebFiles(web.Dist(), httpapi.WebConfig{Basemap: *basemap, BasemapCRS: *basemapCRS, BasemapAttribution: *basemapAttr})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	return serve(ctx, ln, serveOptions{DataDir: *dataDir, MinPublicCount: minCount, Web: webFiles, TileCacheMB: *tileMB}, log)
 }
 
 // serveOptions are what serve takes from the command line.
 type serveOptions struct {
 	DataDir        string
-	MinPublicCount int // 0: the server's default (3)
-	TileCacheMB    int // the vector tile cache; 0: none
+	MinPublicCount int   // 0: the server's default (3)
+	Web            fs.FS // the web map with its config; nil: web.Dist() without a basemap
+	TileCacheMB    int   // the vector tile cache; 0: none
 }
 
 // serve runs the service on ln until ctx ends, then shuts down in order:
@@ -98,9 +110,17 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	webFiles := opts.Web
+	if webFiles == nil {
+		if webFiles, err = httpapi.WebFiles(web.Dist(), httpapi.WebConfig{}); err != nil {
+			return err
+		}
+	}
 	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: db.DB, Stats: db.DB, Heatmaps: heat, Keys: db.DB, Facilities: db.DB, Calendar: cal, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI,
-		MinPublicCount: opts.MinPublicCount, Tiles: db.DB, TileCacheBytes: tileCacheBytes(opts.TileCacheMB)})
+		MinPublicCount: opts.MinPublicCount, Web: webFiles, Tiles: db.DB, TileCacheBytes: tileCacheBytes(opts.TileCacheMB)})
 	startTiles(ctx, db.DB, srv, &hooks, log)
+	// A key revoked anywhere is forgotten here at once.
+	go db.ListenKeyRevocations(ctx, srv.ForgetKey, srv.ForgetKeys, log)
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	log.Info("citygrid serving", "addr", "http://"+ln.Addr().String(), "ready_in", time.Since(start).Round(time.Millisecond))
 

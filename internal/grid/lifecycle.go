@@ -42,37 +42,55 @@ const (
 	ActEvaluate  = "evaluate"  // closed → evaluated (综合评价)
 )
 
+// EventCreate is the first event of every trail: the incident stored, in
+// StatusCollected. It is not an action.
+const EventCreate = "create"
+
 // Actions lists every action.
 func Actions() []string {
 	return []string{ActRegister, ActDismiss, ActDispatch, ActReturn, ActReport, ActVerify,
 		ActReject, ActExtend, ActSupervise, ActPark, ActUnpark, ActEvaluate}
 }
 
-// transitions: action → from-state → to-state. ActUnpark's target is the
-// state the incident was parked from.
-func transitions() map[string]map[string]string {
-	return map[string]map[string]string{
-		ActRegister:  {StatusCollected: StatusRegistered},
-		ActDismiss:   {StatusCollected: StatusCancelled, StatusRegistered: StatusCancelled},
-		ActDispatch:  {StatusRegistered: StatusDispatched},
-		ActReturn:    {StatusDispatched: StatusRegistered},
-		ActReport:    {StatusDispatched: StatusHandled},
-		ActVerify:    {StatusHandled: StatusClosed},
-		ActReject:    {StatusHandled: StatusDispatched},
-		ActExtend:    {StatusDispatched: StatusDispatched},
-		ActSupervise: {StatusDispatched: StatusDispatched, StatusHandled: StatusHandled},
-		ActPark:      {StatusRegistered: StatusParked, StatusDispatched: StatusParked},
-		ActUnpark:    {StatusParked: ""},
-		ActEvaluate:  {StatusClosed: StatusEvaluated},
+// transition is the state machine: the state action leads to from
+// status, whether it is allowed there, and whether the action is known at
+// all. ActUnpark leads to "": the state the incident was parked from. A
+// switch rather than a table, so Apply allocates nothing to look it up.
+func transition(action, status string) (to string, allowed, known bool) {
+	switch action {
+	case ActRegister:
+		return StatusRegistered, status == StatusCollected, true
+	case ActDismiss:
+		return StatusCancelled, status == StatusCollected || status == StatusRegistered, true
+	case ActDispatch:
+		return StatusDispatched, status == StatusRegistered, true
+	case ActReturn:
+		return StatusRegistered, status == StatusDispatched, true
+	case ActReport:
+		return StatusHandled, status == StatusDispatched, true
+	case ActVerify:
+		return StatusClosed, status == StatusHandled, true
+	case ActReject:
+		return StatusDispatched, status == StatusHandled, true
+	case ActExtend:
+		return StatusDispatched, status == StatusDispatched, true
+	case ActSupervise:
+		return status, status == StatusDispatched || status == StatusHandled, true
+	case ActPark:
+		return StatusParked, status == StatusRegistered || status == StatusDispatched, true
+	case ActUnpark:
+		return "", status == StatusParked, true
+	case ActEvaluate:
+		return StatusEvaluated, status == StatusClosed, true
 	}
+	return "", false, false
 }
 
 // AllowedActions lists the actions allowed in a state, in a fixed order.
 func AllowedActions(status string) []string {
-	t := transitions()
 	var out []string
 	for _, a := range Actions() {
-		if _, ok := t[a][status]; ok {
+		if _, ok, _ := transition(a, status); ok {
 			out = append(out, a)
 		}
 	}
@@ -110,11 +128,10 @@ func (e *TransitionError) Error() string {
 // an *Error whose Details list the allowed actions and whose cause is the
 // *TransitionError (errors.As finds it).
 func Apply(c *Case, action string, now time.Time, cal *Calendar) error {
-	t, known := transitions()[action]
+	to, ok, known := transition(action, c.Status)
 	if !known {
 		return Errorf(Invalid, "action %q: want one of %v", action, Actions())
 	}
-	to, ok := t[c.Status]
 	if !ok {
 		te := &TransitionError{Action: action, Status: c.Status, Allowed: AllowedActions(c.Status)}
 		return &Error{Kind: Conflict, Message: fmt.Sprintf("%s; allowed in %s: %v", te.Error(), c.Status, te.Allowed),
@@ -157,6 +174,18 @@ func Apply(c *Case, action string, now time.Time, cal *Calendar) error {
 // that use it spell the same list, in this order.
 func OpenStatuses() []string {
 	return []string{StatusCollected, StatusRegistered, StatusDispatched, StatusHandled, StatusParked}
+}
+
+// StatesAllowing lists the states in which action is allowed, in the order
+// of Statuses.
+func StatesAllowing(action string) []string {
+	var out []string
+	for _, st := range Statuses() {
+		if slices.Contains(AllowedActions(st), action) {
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 // Open reports whether a state still needs work.

@@ -188,8 +188,9 @@ func Roles() []string { return []string{RoleDispatcher, RolePlanner, RoleAdmin} 
 // Principal is who calls: a role and an optional town scope. The zero
 // value is the public.
 type Principal struct {
-	Role string // "", dispatcher, planner or admin
-	Town string
+	Role    string // "", dispatcher, planner or admin
+	Town    string
+	Expires *time.Time // when the key stops being valid; nil: never
 }
 
 // Public reports whether the caller presented no key.

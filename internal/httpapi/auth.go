@@ -11,8 +11,14 @@ import (
 
 const principalKey = "citygrid.principal"
 
-// keyCache remembers resolved keys for a minute, so a key costs one query
-// per minute rather than one per request.
+// keyCacheTTL bounds how long a resolved key is trusted without asking the
+// database again. A revocation is normally seen at once (the store's
+// NOTIFY reaches ForgetKey on every replica, and a listener reconnect
+// forgets every key); the TTL bounds it when a notification is lost.
+const keyCacheTTL = time.Minute
+
+// keyCache remembers resolved keys, so a key costs one query per minute
+// rather than one per request.
 type keyCache struct {
 	mu sync.Mutex
 	m  map[string]cachedKey
@@ -21,6 +27,35 @@ type keyCache struct {
 type cachedKey struct {
 	p   grid.Principal
 	exp time.Time
+}
+
+// keyPrefix is the public part of a key, "cg_<prefix>_<secret>".
+func keyPrefix(key string) string {
+	rest, ok := strings.CutPrefix(key, "cg_")
+	if !ok {
+		return ""
+	}
+	prefix, _, _ := strings.Cut(rest, "_")
+	return prefix
+}
+
+// ForgetKey drops what this replica cached of the key with prefix, so its
+// next request asks the database (which refuses a revoked key).
+func (s *Server) ForgetKey(prefix string) {
+	s.keys.mu.Lock()
+	defer s.keys.mu.Unlock()
+	for k := range s.keys.m {
+		if keyPrefix(k) == prefix {
+			delete(s.keys.m, k)
+		}
+	}
+}
+
+// ForgetKeys drops every cached key.
+func (s *Server) ForgetKeys() {
+	s.keys.mu.Lock()
+	defer s.keys.mu.Unlock()
+	clear(s.keys.m)
 }
 
 // authenticate resolves "Authorization: Bearer <key>" (or X-API-Key) to a
@@ -49,7 +84,10 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			if err != nil {
 				return err
 			}
-			ck = cachedKey{p: p, exp: time.Now().Add(time.Minute)}
+			ck = cachedKey{p: p, exp: time.Now().Add(keyCacheTTL)}
+			if p.Expires != nil && p.Expires.Before(ck.exp) {
+				ck.exp = *p.Expires // an expiring key is asked again when it expires
+			}
 			s.keys.mu.Lock()
 			if s.keys.m == nil || len(s.keys.m) > 10_000 {
 				s.keys.m = map[string]cachedKey{}

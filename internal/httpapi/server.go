@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -37,6 +38,9 @@ type Config struct {
 	OpenAPI        []byte
 	// BodyLimit caps request bodies (default 64 MiB: a 100,000-point batch fits).
 	BodyLimit string
+	// Web is the built web map (web.Dist's "dist", through WebFiles); nil:
+	// the page routes answer 404.
+	Web fs.FS
 	// Tiles reads incidents for vector tiles; TileCacheBytes sizes their
 	// cache (0: tiles.DefaultCacheBytes; negative: no cache). See tiles.go.
 	Tiles          TileStore
@@ -123,6 +127,7 @@ func New(cfg Config) *Server {
 	s.routesHeatmap(e)
 	s.routesHotspots(e)
 	s.routesTiles(e)
+	s.routesWeb(e)
 	return s
 }
 

@@ -381,7 +381,8 @@ func (s *Server) serveTile(c echo.Context, layers []string) error {
 func tileScopePublic(scope string) bool { return scope == "public" }
 
 // writeTile sends a tile with its validators: a strong ETag per
-// representation, 304 when If-None-Match has it, 204 for an empty tile.
+// representation, 304 when If-None-Match has it (etagMatches and
+// acceptsGzip are the web map's, webapp.go), 204 for an empty tile.
 // Browsers may keep public tiles but revalidate each use (no-cache), so a
 // change is seen at once and an unchanged tile costs a 304; keyed tiles
 // are private to the browser.
@@ -413,33 +414,6 @@ func writeTile(c echo.Context, t tiles.Tile, gz, private bool) error {
 		return c.NoContent(http.StatusNoContent)
 	}
 	return c.Blob(http.StatusOK, "application/vnd.mapbox-vector-tile", body)
-}
-
-// etagMatches is If-None-Match's weak comparison: any listed tag, or *.
-func etagMatches(header, etag string) bool {
-	if header == "" {
-		return false
-	}
-	for _, tag := range strings.Split(header, ",") {
-		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
-		if tag == "*" || tag == etag {
-			return true
-		}
-	}
-	return false
-}
-
-// acceptsGzip reads Accept-Encoding: gzip listed without q=0.
-func acceptsGzip(v string) bool {
-	for _, part := range strings.Split(v, ",") {
-		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if !strings.EqualFold(strings.TrimSpace(name), "gzip") {
-			continue
-		}
-		q := strings.ReplaceAll(params, " ", "")
-		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
-	}
-	return false
 }
 
 // drawTile draws the layers of a tile.

@@ -157,7 +157,15 @@ type keyedRow struct {
 // already stored, or repeats an earlier line's, is not written: its line
 // index maps to the existing id in Duplicates. Ids are set on the
 // incidents written.
-func (db *DB) BulkStream(ctx context.Context, next func() (*grid.Incident, error)) (res grid.BulkResult, err error) {
+func (db *DB) BulkStream(ctx context.Context, next func() (*grid.Incident, error)) (grid.BulkResult, error) {
+	return db.bulkStream(ctx, next, nil)
+}
+
+// bulkStream is BulkStream; then, when not nil, writes more rows in the
+// same transaction once the incidents are stored and their ids known
+// (the trails of BulkCreateTrails).
+func (db *DB) bulkStream(ctx context.Context, next func() (*grid.Incident, error),
+	then func(context.Context, pgx.Tx, *grid.BulkResult) error) (res grid.BulkResult, err error) {
 	defer wrap(&err, "BulkStream")
 	next, points := pointsOf(next) // for the tile caches, once committed
 	res.Duplicates = map[int]int64{}
@@ -205,6 +213,11 @@ func (db *DB) BulkStream(ctx context.Context, next func() (*grid.Incident, error
 		}
 		if len(keyed) > 0 {
 			if err := resolveKeys(ctx, tx, keyed, roll, &res); err != nil {
+				return err
+			}
+		}
+		if then != nil {
+			if err := then(ctx, tx, &res); err != nil {
 				return err
 			}
 		}

@@ -1,4 +1,4 @@
-package postgres
+package main
 
 import (
 	"context"
@@ -7,33 +7,36 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/postgres"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/paulmach/orb"
 	"github.com/uber/h3-go/v4"
 )
 
-// RawCopyRate measures the baseline ingest of `citygrid bench`: the
-// database's share of a bulk load alone — COPY of n incident rows, assigned
-// and encoded beforehand, into the incident table itself (its partitions,
-// indexes and checks), in a transaction that is then rolled back. Nothing
-// else (decoding, assignment, keys, rollups, commit) is in it.
-func (db *DB) RawCopyRate(ctx context.Context, n int) (rate float64, err error) {
-	defer wrap(&err, "RawCopyRate(%d)", n)
+// The baselines the bench holds the service's figures against: what the
+// database does alone, or what a PostGIS-backed server would do instead.
+
+// rawCopyRate measures the baseline ingest: n incident rows of the active
+// grid, assigned beforehand, copied alone into the incident table (see
+// postgres.Baselines.RawCopyRate).
+func rawCopyRate(ctx context.Context, db *postgres.DB, n int) (float64, error) {
+	pool := db.Pool()
 	var dept string
-	if err := db.pool.QueryRow(ctx, `SELECT code FROM department ORDER BY code LIMIT 1`).Scan(&dept); err != nil {
-		return 0, err
+	if err := pool.QueryRow(ctx, `SELECT code FROM department ORDER BY code LIMIT 1`).Scan(&dept); err != nil {
+		return 0, fmt.Errorf("bench: raw COPY: %w", err)
 	}
 	var ver int64
-	if err := db.pool.QueryRow(ctx, `SELECT id FROM grid_version WHERE active`).Scan(&ver); err != nil {
-		return 0, err
+	if err := pool.QueryRow(ctx, `SELECT id FROM grid_version WHERE active`).Scan(&ver); err != nil {
+		return 0, fmt.Errorf("bench: raw COPY: %w", err)
 	}
-	rows, err := db.pool.Query(ctx, `SELECT code FROM cell WHERE version_id = $1 ORDER BY code`, ver)
+	rows, err := pool.Query(ctx, `SELECT code FROM cell WHERE version_id = $1 ORDER BY code`, ver)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("bench: raw COPY: %w", err)
 	}
 	cells, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil || len(cells) == 0 {
-		return 0, fmt.Errorf("cells of version %d: %d, %v", ver, len(cells), err)
+		return 0, fmt.Errorf("bench: raw COPY: cells of version %d: %d, %v", ver, len(cells), err)
 	}
 	now := time.Now()
 	xs := make([]grid.Incident, n)
@@ -50,26 +53,21 @@ func (db *DB) RawCopyRate(ctx context.Context, n int) (rate float64, err error) 
 			Source: "collector", Status: grid.StatusRegistered, CellCode: cell, CommunityCode: cell[:12], TownCode: cell[:9],
 			Department: dept, GridVersion: ver, Deadline: t.Add(4 * time.Hour)}
 	}
-	tx, err := db.pool.Begin(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback(context.Background()) //nolint:errcheck // the point
-	start := time.Now()
-	if _, err := copyIncidents(ctx, tx, &copyReader{next: each(xs)}); err != nil {
-		return 0, err
-	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return postgres.NewBaselines(db).RawCopyRate(ctx, xs)
 }
 
-// HeatmapBaselines times the two ways a PostGIS-backed server would answer
+// heatmapBaselines times the two ways a PostGIS-backed server would answer
 // a heatmap, on the same incidents: a GROUP BY over the raw table's stored
 // H3 cells (parallel workers allowed), and on-the-fly binning into an
 // ST_HexagonGrid of about the same cell size, with the points copied into
 // a GiST-indexed scratch table first (not timed).
-func (db *DB) HeatmapBaselines(ctx context.Context, cats []string, res int, from, to time.Time) (groupBy, hexGrid time.Duration, err error) {
-	defer wrap(&err, "HeatmapBaselines")
-	conn, err := db.pool.Acquire(ctx)
+func heatmapBaselines(ctx context.Context, pool *pgxpool.Pool, cats []string, res int, from, to time.Time) (groupBy, hexGrid time.Duration, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("bench: heatmap baselines: %w", err)
+		}
+	}()
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return 0, 0, err
 	}
