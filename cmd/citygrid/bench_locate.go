@@ -37,7 +37,8 @@ import (
 // The rows of `citygrid bench` that --only selects: a group name selects
 // all its rows.
 var benchRowNames = []string{"cold", "seed", "locate", "locate-process", "locate-http", "locate-batch",
-	"ingest", "ingest-bulk", "ingest-post", "ingest-lifecycle", "planner", "planner-heatmap", "planner-hotspots", "planner-stats", "web", "web-first-idle"}
+	"ingest", "ingest-bulk", "ingest-post", "ingest-lifecycle", "planner", "planner-heatmap", "planner-hotspots", "planner-stats", "web", "web-first-idle",
+	"tiles", "tiles-cells", "tiles-incidents", "tiles-cached", "tiles-writes"}
 
 // parseOnly turns the --only list into a predicate over row names; empty
 // selects every row.
@@ -557,6 +558,11 @@ type httpStats struct {
 // then every request started within dur is timed; the rate is those
 // requests over the time from the start of measuring to the end of the last.
 func measureHTTP(ctx context.Context, urls []*url.URL, clients int, warmup, dur time.Duration) (httpStats, error) {
+	return measureHTTPWith(ctx, urls, nil, clients, warmup, dur)
+}
+
+// measureHTTPWith is measureHTTP sending header with every request.
+func measureHTTPWith(ctx context.Context, urls []*url.URL, header http.Header, clients int, warmup, dur time.Duration) (httpStats, error) {
 	var st httpStats
 	tr := benchTransport(clients)
 	defer tr.CloseIdleConnections()
@@ -597,7 +603,10 @@ func measureHTTP(ctx context.Context, urls []*url.URL, clients int, warmup, dur 
 					i = 0
 				}
 				t := time.Now()
-				req := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: http.Header{}}
+				req := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: header}
+				if header == nil {
+					req.Header = http.Header{}
+				}
 				resp, err := tr.RoundTrip(req)
 				if err != nil {
 					fail(err.Error())
