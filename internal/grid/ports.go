@@ -138,13 +138,15 @@ type StatsStore interface {
 	Stats(ctx context.Context, f StatsFilter) ([]StatsRow, error)
 }
 
-// HeatQuery selects what a heatmap counts. From and To are whole hours.
+// HeatQuery selects what a heatmap counts. From and To are whole hours
+// (of China time, the rollups' grain); stores answer Invalid otherwise.
 type HeatQuery struct {
 	Categories []string
 	Res        int // H3 resolution 5…10
 	From, To   time.Time
-	Hours      []int // local hours of day 0…23; empty: all
-	Weekdays   []int // ISO weekdays 1 (Monday)…7; empty: all
+	Hours      []int    // local hours of day 0…23; empty: all
+	Weekdays   []int    // ISO weekdays 1 (Monday)…7; empty: all
+	Towns      []string // town codes whose incidents count; empty: every town
 }
 
 // HeatCell is an H3 cell and its incident count.
@@ -153,25 +155,39 @@ type HeatCell struct {
 	Count int64
 }
 
-// HeatmapStore counts incidents per H3 cell from the rollups.
+// HeatmapStore counts incidents per H3 cell from the rollups. At every
+// resolution r an incident counts in the cell that H3's latLngToCell
+// gives its point at r (not the parent of a finer cell: H3 cells do not
+// nest exactly).
 type HeatmapStore interface {
 	Heatmap(ctx context.Context, q HeatQuery) ([]HeatCell, error)
 }
 
-// RollupSlice names the H3 rollup rows of one category on one local
-// (China time) day: the unit in which writes report what they touched and
-// the heatmap read model reloads.
+// RollupSlice names the H3 rollup entries of one category in one town on
+// one local (China time) day: the unit in which writes report what they
+// touched and the heatmap read model reloads. Town "" in a report is every
+// town of that category and day.
 type RollupSlice struct {
 	Category string
 	Day      Date
+	Town     string
 }
 
-// RollupSource reads the H3 rollups: incidents per category, local day and
-// hour, and resolution-9 cell. Rows are additive: one slice may hold
-// several rows for the same hour and cell, and their counts add up.
+// RollupSource reads the H3 rollups: signed incident counts per slice,
+// local hour and H3 cell. Rows are additive: one slice may hold several
+// rows for the same hour and cell, and their counts add up.
+//
+// A cell of resolution 10 is a base entry: the incident's own cell
+// (latLngToCell at 10), counted at every resolution in its parent. A cell
+// of a coarser resolution r (5…9) is a correction that counts at r only:
+// for an incident whose latLngToCell at r is not the parent of its
+// resolution-10 cell, +1 at the cell that holds its point and −1 at that
+// parent. Summed that way, every resolution is H3's own answer.
 type RollupSource interface {
-	// RollupRows calls fn for every rollup row of the given slices, or of
-	// every slice when slices is nil, from one consistent snapshot.
+	// RollupRows calls fn for every rollup entry of the given slices'
+	// categories and days, in every town (the unit in which stores keep
+	// and read rollups), or for every entry when slices is nil, from one
+	// consistent snapshot.
 	RollupRows(ctx context.Context, slices []RollupSlice, fn func(s RollupSlice, hour int, cell uint64, n int64) error) error
 }
 

@@ -53,9 +53,11 @@ func (m *memRollups) RollupRows(ctx context.Context, want []grid.RollupSlice, fn
 	return nil
 }
 
+// containsSlice reports whether s is on the category and day of one of ss:
+// a store reads every town's slices of a category's day.
 func containsSlice(ss []grid.RollupSlice, s grid.RollupSlice) bool {
 	for _, x := range ss {
-		if x == s {
+		if x.Category == s.Category && x.Day == s.Day {
 			return true
 		}
 	}
@@ -76,12 +78,12 @@ func (f noFallback) Heatmap(context.Context, grid.HeatQuery) ([]grid.HeatCell, e
 func TestHeatWriteDuringReloadIsNotLost(t *testing.T) {
 	ctx := context.Background()
 	loc := time.FixedZone("CST", 8*3600)
-	cell, err := h3.LatLngToCell(h3.NewLatLng(28.85, 121.13), 9)
+	cell, err := h3.LatLngToCell(h3.NewLatLng(28.85, 121.13), 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	day := grid.Date{Year: 2026, Month: 3, Day: 2}
-	s := grid.RollupSlice{Category: "E0505", Day: day}
+	s := grid.RollupSlice{Category: "E0505", Day: day, Town: "331082001"}
 	src := &memRollups{}
 	src.add(memRow{s, 9, uint64(cell), 300}) // more than one packed entry holds
 	heat := NewHeat(src, noFallback{t}, loc)
@@ -188,4 +190,77 @@ type fallbackCount struct{}
 
 func (fallbackCount) Heatmap(context.Context, grid.HeatQuery) ([]grid.HeatCell, error) {
 	return []grid.HeatCell{{H3: 1, Count: 42}}, nil
+}
+
+// TestHeatTownScopedReload: a query for one town reloads a block only when
+// a write touched that town's slice, and then sees the write; queries for
+// every town reload on any write.
+func TestHeatTownScopedReload(t *testing.T) {
+	ctx := context.Background()
+	loc := time.FixedZone("CST", 8*3600)
+	cell, err := h3.LatLngToCell(h3.NewLatLng(28.85, 121.13), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := grid.Date{Year: 2026, Month: 3, Day: 2}
+	a := grid.RollupSlice{Category: "E0505", Day: day, Town: "331082001"}
+	b := grid.RollupSlice{Category: "E0505", Day: day, Town: "331082002"}
+	src := &memRollups{}
+	src.add(memRow{a, 9, uint64(cell), 5})
+	src.add(memRow{b, 9, uint64(cell), 7})
+	heat := NewHeat(src, noFallback{t}, loc)
+	if err := heat.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	q := grid.HeatQuery{Categories: []string{"E0505"}, Res: 8, Towns: []string{a.Town},
+		From: time.Date(2026, 3, 2, 0, 0, 0, 0, loc), To: time.Date(2026, 3, 3, 0, 0, 0, 0, loc)}
+	count := func(q grid.HeatQuery) (n int64, reloaded bool) {
+		src.pause = make(chan chan struct{})
+		done := make(chan []grid.HeatCell)
+		go func() {
+			cs, err := heat.Heatmap(ctx, q)
+			if err != nil {
+				t.Error(err)
+			}
+			done <- cs
+		}()
+		var cs []grid.HeatCell
+		select {
+		case r := <-src.pause:
+			reloaded = true
+			close(r)
+			cs = <-done
+		case cs = <-done:
+		}
+		src.pause = nil
+		for _, c := range cs {
+			n += c.Count
+		}
+		return n, reloaded
+	}
+	if n, reloaded := count(q); n != 5 || reloaded {
+		t.Fatalf("town a after load: %d (reloaded %v), want 5 without a reload", n, reloaded)
+	}
+	src.add(memRow{b, 10, uint64(cell), 1})
+	heat.Invalidate([]grid.RollupSlice{b})
+	if n, reloaded := count(q); n != 5 || reloaded {
+		t.Errorf("town a after a write in town b: %d (reloaded %v), want 5 without a reload", n, reloaded)
+	}
+	src.add(memRow{a, 10, uint64(cell), 2})
+	heat.Invalidate([]grid.RollupSlice{a})
+	if n, reloaded := count(q); n != 7 || !reloaded {
+		t.Errorf("town a after a write in town a: %d (reloaded %v), want 7 after a reload", n, reloaded)
+	}
+	src.add(memRow{b, 11, uint64(cell), 1})
+	heat.Invalidate([]grid.RollupSlice{b})
+	q.Towns = nil
+	if n, reloaded := count(q); n != 16 || !reloaded {
+		t.Errorf("every town after a write in town b: %d (reloaded %v), want 16 after a reload", n, reloaded)
+	}
+	src.add(memRow{a, 12, uint64(cell), 3})
+	heat.Invalidate([]grid.RollupSlice{{Category: "E0505", Day: day}}) // every town
+	q.Towns = []string{a.Town}
+	if n, reloaded := count(q); n != 10 || !reloaded {
+		t.Errorf("town a after a write reported for every town: %d (reloaded %v), want 10 after a reload", n, reloaded)
+	}
 }

@@ -84,6 +84,9 @@ func (s *Server) heatParams(c echo.Context, defRes int) (grid.HeatQuery, error) 
 	if q.Weekdays, err = param.Weekdays(c.QueryParam("weekdays")); err != nil {
 		return q, err
 	}
+	if p := principal(c); p.Town != "" { // a town's key counts its own town only
+		q.Towns = []string{p.Town}
+	}
 	return q, nil
 }
 

@@ -18,13 +18,23 @@ func (s *Server) routesHotspots(e *echo.Echo) {
 	e.GET("/v1/hotspots/emerging", s.emerging, allow(grid.Roles()...))
 }
 
-func (s *Server) study(ctx context.Context, res, k int) (*hexbin.Study, error) {
-	snap := s.cfg.Catalog.Current()
-	if snap == nil {
-		return nil, grid.Errorf(grid.Unavailable, "the grid snapshot is not loaded yet")
+// study is the study area of an analysis: the city's, or for a key scoped
+// to a town, that town's (its incidents are all it counts).
+func (s *Server) study(ctx context.Context, town string, res, k int) (*hexbin.Study, error) {
+	snap, err := s.snapshot()
+	if err != nil {
+		return nil, err
 	}
-	key := hexbin.StudyKey{Area: "grid-" + strconv.FormatInt(snap.Version.ID, 10), Res: res, K: k}
-	return s.studies.Get(ctx, key, func(context.Context) ([]h3.Cell, error) { return hexbin.StudyCells(snap.Boundary, res) })
+	area, boundary := "grid-"+strconv.FormatInt(snap.Version.ID, 10), snap.Boundary
+	if town != "" {
+		t := snap.Town(town)
+		if t == nil {
+			return nil, grid.Errorf(grid.NotFound, "town %s is not in the grid", town)
+		}
+		area, boundary = area+"-town-"+town, t.Geometry
+	}
+	key := hexbin.StudyKey{Area: area, Res: res, K: k}
+	return s.studies.Get(ctx, key, func(context.Context) ([]h3.Cell, error) { return hexbin.StudyCells(boundary, res) })
 }
 
 func hotspotParams(c echo.Context) (k int, err error) {
@@ -71,7 +81,7 @@ func (s *Server) hotspots(c echo.Context) error {
 	if s.cfg.Heatmaps == nil {
 		return grid.Errorf(grid.Unavailable, "heatmaps are not configured")
 	}
-	st, err := s.study(c.Request().Context(), q.Res, k)
+	st, err := s.study(c.Request().Context(), principal(c).Town, q.Res, k)
 	if err != nil {
 		return err
 	}
@@ -138,7 +148,7 @@ func (s *Server) emerging(c echo.Context) error {
 	if s.cfg.Heatmaps == nil {
 		return grid.Errorf(grid.Unavailable, "heatmaps are not configured")
 	}
-	st, err := s.study(c.Request().Context(), q.Res, k)
+	st, err := s.study(c.Request().Context(), principal(c).Town, q.Res, k)
 	if err != nil {
 		return err
 	}

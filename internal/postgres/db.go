@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/hexbin"
 	"github.com/citygrid/citygrid/migrations"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -23,7 +24,8 @@ import (
 type DB struct {
 	pool  *pgxpool.Pool
 	feed  *rollupFeed
-	tiles *tileFeed // where writes changed incidents, for the tile caches
+	exact *hexbin.Exact // the cells met by the rollups of this process's writes
+	tiles *tileFeed     // where writes changed incidents, for the tile caches
 }
 
 // Open connects a pool to url. Request-path connections run without
@@ -47,7 +49,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	return &DB{pool: pool, feed: newRollupFeed(), tiles: &tileFeed{}}, nil
+	return &DB{pool: pool, feed: newRollupFeed(), exact: &hexbin.Exact{}, tiles: &tileFeed{}}, nil
 }
 
 // Close waits for background merges of busy rollup slices, then releases
@@ -71,11 +73,17 @@ func (db *DB) Ping(ctx context.Context) error {
 // Migrate applies every pending migration, under tern's advisory lock so
 // replicas starting together migrate once.
 func (db *DB) Migrate(ctx context.Context) error {
-	return Migrate(ctx, db.pool)
+	return migrateWith(ctx, db.pool, db.exact)
 }
 
-// Migrate applies the embedded migrations on a connection from pool.
-func Migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
+// Migrate applies the embedded migrations on a connection from pool, then
+// writes the rollup rows a migration left to the service (see
+// rebuildRollups).
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return migrateWith(ctx, pool, &hexbin.Exact{})
+}
+
+func migrateWith(ctx context.Context, pool *pgxpool.Pool, ex *hexbin.Exact) (err error) {
 	defer wrap(&err, "migrate")
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
@@ -89,7 +97,10 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
 	if err := m.LoadMigrations(migrations.FS); err != nil {
 		return err
 	}
-	return m.Migrate(ctx)
+	if err := m.Migrate(ctx); err != nil {
+		return err
+	}
+	return rebuildRollups(ctx, pool, ex)
 }
 
 // wrap gives an error its context at the top of a store method (defer

@@ -12,52 +12,59 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// Heatmap counts incidents per H3 cell in SQL. Resolutions 5–9 read the
-// hourly rollups (parents of their resolution-9 cells); resolution 10,
-// finer than the rollups, reads the incidents' own cells. Windows are in
-// whole hours of China time, the rollups' grain. The service answers
-// resolutions 5–9 from its in-memory read model (hexbin.Heat) and comes
-// here for resolution 10 and while that model loads.
+// Heatmap counts incidents per H3 cell in SQL, from the rollups: at
+// resolution r the base entries (resolution 10) count in their parents at
+// r and the corrections of resolution r where they lie, so every
+// resolution is latLngToCell's answer (see grid.RollupSource). Windows are
+// whole hours of China time, the rollups' grain, and towns 9-digit codes
+// (Invalid otherwise). The service answers from its in-memory read model
+// (hexbin.Heat) and comes here while that model loads.
 func (db *DB) Heatmap(ctx context.Context, q grid.HeatQuery) (out []grid.HeatCell, err error) {
 	defer wrap(&err, "Heatmap(res %d)", q.Res)
-	if q.Res < 5 || q.Res > 10 {
-		return nil, grid.Errorf(grid.Invalid, "res: %d: want 5…10", q.Res)
+	if q.Res < coarsest || q.Res > baseRes {
+		return nil, grid.Errorf(grid.Invalid, "res: %d: want %d…%d", q.Res, coarsest, baseRes)
 	}
 	from, to := q.From.In(cst), q.To.In(cst)
+	if from.Truncate(time.Hour) != from || to.Truncate(time.Hour) != to {
+		return nil, grid.Errorf(grid.Invalid, "window %s – %s: want whole hours", q.From, q.To)
+	}
+	if !from.Before(to) {
+		return nil, nil
+	}
 	args := []any{q.Categories, q.Res}
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	var sql string
-	if q.Res <= 9 {
-		// The rollup entries of the window: the slices of its days, then
-		// their hours.
-		first, last := arg(dayOf(from)), arg(dayOf(to))
-		w := []string{"(day, hour) >= (" + first + "::date, " + arg(int16(from.Hour())) + "::smallint)",
-			"(day, hour) < (" + last + "::date, " + arg(int16(to.Hour())) + "::smallint)"}
-		if len(q.Hours) > 0 {
-			w = append(w, "hour = ANY("+arg(toInt16(q.Hours))+"::smallint[])")
+	// The slices of the window's days, then the entries of its hours that
+	// count at res.
+	first, last := arg(dayOf(from)), arg(dayOf(to))
+	days := []string{"r.category = ANY($1)", "r.day BETWEEN " + first + "::date AND " + last + "::date"}
+	var towns []int32
+	for _, t := range q.Towns {
+		n, err := townNumber(t)
+		if err != nil {
+			return nil, err
 		}
-		if len(q.Weekdays) > 0 {
-			w = append(w, "extract(isodow FROM day)::int = ANY("+arg(q.Weekdays)+"::int[])")
-		}
-		sql = `SELECT CASE WHEN $2::int = 9 THEN h3 ELSE h3_parent(h3, $2) END AS c, sum(n) FROM (
-			SELECT r.day, u.hour, u.h3, u.n FROM h3_rollup r
-			CROSS JOIN LATERAL unnest(r.hours, r.cells, r.counts) AS u(hour, h3, n)
-			WHERE r.category = ANY($1) AND r.day BETWEEN ` + first + `::date AND ` + last + `::date) e
-			WHERE ` + strings.Join(w, " AND ") + ` GROUP BY 1`
-	} else {
-		w := []string{"category = ANY($1)", "$2::int = 10", "occurred_at >= " + arg(q.From), "occurred_at < " + arg(q.To)}
-		local := "(occurred_at AT TIME ZONE 'Asia/Shanghai')"
-		if len(q.Hours) > 0 {
-			w = append(w, "extract(hour FROM "+local+")::int = ANY("+arg(q.Hours)+"::int[])")
-		}
-		if len(q.Weekdays) > 0 {
-			w = append(w, "extract(isodow FROM "+local+")::int = ANY("+arg(q.Weekdays)+"::int[])")
-		}
-		sql = `SELECT h3 AS c, count(*) FROM incident WHERE ` + strings.Join(w, " AND ") + ` GROUP BY 1`
+		towns = append(towns, n)
 	}
+	w := []string{"(day, hour) >= (" + first + "::date, " + arg(int16(from.Hour())) + "::smallint)",
+		"(day, hour) < (" + last + "::date, " + arg(int16(to.Hour())) + "::smallint)",
+		"(h3 >> 52) & 15 IN (" + strconv.Itoa(baseRes) + ", $2)"}
+	if len(towns) > 0 {
+		w = append(w, "town = ANY("+arg(towns)+"::int[])")
+	}
+	if len(q.Hours) > 0 {
+		w = append(w, "hour = ANY("+arg(toInt16(q.Hours))+"::smallint[])")
+	}
+	if len(q.Weekdays) > 0 {
+		w = append(w, "extract(isodow FROM day)::int = ANY("+arg(q.Weekdays)+"::int[])")
+	}
+	sql := `SELECT h3_parent(h3, $2::int) AS c, sum(n) FROM (
+			SELECT r.day, u.hour, u.town, u.h3, u.n FROM h3_rollup r
+			CROSS JOIN LATERAL unnest(r.hours, r.towns, r.cells, r.counts) AS u(hour, town, h3, n)
+			WHERE ` + strings.Join(days, " AND ") + `) e
+		WHERE ` + strings.Join(w, " AND ") + ` GROUP BY 1 HAVING sum(n) <> 0`
 	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, db.classify(err)
@@ -73,6 +80,9 @@ func (db *DB) Heatmap(ctx context.Context, q grid.HeatQuery) (out []grid.HeatCel
 	}
 	var c, n int64
 	_, err = pgx.ForEachRow(rows, []any{&c, &n}, func() error {
+		if n < 0 {
+			return fmt.Errorf("rollups: cell %x sums to %d", c, n)
+		}
 		out = append(out, grid.HeatCell{H3: uint64(c), Count: n})
 		return nil
 	})
@@ -91,23 +101,31 @@ func toInt16(xs []int) []int16 {
 	return out
 }
 
-// RollupRows streams the rollup rows of the given slices (every row when
-// slices is nil) from one snapshot.
+// RollupRows streams the rollup entries of the given slices' categories
+// and days in every town (a row holds a category's day), or every entry
+// when slices is nil, from one snapshot.
 func (db *DB) RollupRows(ctx context.Context, slices []grid.RollupSlice, fn func(s grid.RollupSlice, hour int, cell uint64, n int64) error) (err error) {
 	defer wrap(&err, "RollupRows(%d slices)", len(slices))
 	if slices != nil && len(slices) == 0 {
 		return nil
 	}
-	sql := `SELECT category, day, hours, cells, counts FROM h3_rollup`
+	sql := `SELECT category, day, hours, towns, cells, counts FROM h3_rollup`
 	var args []any
 	if slices != nil {
-		cats := make([]string, len(slices))
-		days := make([]time.Time, len(slices))
-		for i, s := range slices {
-			cats[i] = s.Category
-			days[i] = s.Day.Time()
+		type catDay struct {
+			cat string
+			day grid.Date
 		}
-		sql = `SELECT r.category, r.day, r.hours, r.cells, r.counts
+		seen := map[catDay]bool{}
+		var cats []string
+		var days []time.Time
+		for _, s := range slices {
+			if k := (catDay{s.Category, s.Day}); !seen[k] {
+				seen[k] = true
+				cats, days = append(cats, s.Category), append(days, s.Day.Time())
+			}
+		}
+		sql = `SELECT r.category, r.day, r.hours, r.towns, r.cells, r.counts
 			FROM unnest($1::text[], $2::date[]) AS s(category, day)
 			JOIN h3_rollup r ON r.category = s.category COLLATE "C" AND r.day = s.day`
 		args = []any{cats, days}
@@ -117,18 +135,21 @@ func (db *DB) RollupRows(ctx context.Context, slices []grid.RollupSlice, fn func
 		return db.classify(err)
 	}
 	var (
-		cat    string
+		s      grid.RollupSlice
 		day    pgtype.Date
 		hours  []int16
+		towns  []int32
 		cells  []int64
 		counts []int32
+		codes  = townCodes{}
 	)
-	_, err = pgx.ForEachRow(rows, []any{&cat, &day, &hours, &cells, &counts}, func() error {
-		s := grid.RollupSlice{Category: cat, Day: grid.DateOf(day.Time)}
-		if len(cells) != len(hours) || len(counts) != len(hours) {
-			return fmt.Errorf("rollup row %v: arrays of %d hours, %d cells, %d counts", s, len(hours), len(cells), len(counts))
+	_, err = pgx.ForEachRow(rows, []any{&s.Category, &day, &hours, &towns, &cells, &counts}, func() error {
+		s.Day = grid.DateOf(day.Time)
+		if len(towns) != len(hours) || len(cells) != len(hours) || len(counts) != len(hours) {
+			return fmt.Errorf("rollup row %s %v: arrays of %d hours, %d towns, %d cells, %d counts", s.Category, s.Day, len(hours), len(towns), len(cells), len(counts))
 		}
 		for i := range cells {
+			s.Town = codes.code(towns[i])
 			if err := fn(s, int(hours[i]), uint64(cells[i]), int64(counts[i])); err != nil {
 				return err
 			}

@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/hexbin"
 	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/encoding/ewkb"
 	"github.com/paulmach/orb/encoding/wkb"
-	"github.com/uber/h3-go/v4"
 )
 
 var incidentColumns = []string{"id", "occurred_at", "received_at", "category", "geom", "h3", "source", "description", "external_id",
@@ -73,66 +73,6 @@ func (db *DB) EnsurePartitions(ctx context.Context, from, to time.Time) error {
 // cst is China Standard Time: rollup days are local days.
 var cst = time.FixedZone("CST", 8*3600)
 
-type rollupKey struct {
-	day      time.Time
-	hour     int16
-	category string
-	h3       int64
-}
-
-func rollupOf(x *grid.Incident) (rollupKey, error) {
-	p, err := h3.Cell(x.H3).Parent(9)
-	if err != nil {
-		return rollupKey{}, grid.Errorf(grid.Invalid, "h3 %x: %v", x.H3, err)
-	}
-	d := x.OccurredAt.In(cst)
-	return rollupKey{time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC), int16(d.Hour()), x.Category, int64(p)}, nil
-}
-
-// copyRollups appends a batch's counts to the H3 rollups: one row per slice
-// (category, local day) with the slice's hours, cells and counts, and
-// returns the slices touched.
-func copyRollups(ctx context.Context, tx pgx.Tx, roll map[rollupKey]int) ([]grid.RollupSlice, error) {
-	keys := make([]rollupKey, 0, len(roll))
-	for k, n := range roll {
-		if n > 0 { // none left when every line of a key proved a duplicate
-			keys = append(keys, k)
-		}
-	}
-	slices.SortFunc(keys, func(a, b rollupKey) int {
-		if c := strings.Compare(a.category, b.category); c != 0 {
-			return c
-		}
-		return a.day.Compare(b.day)
-	})
-	var touched []grid.RollupSlice
-	i := 0
-	src := pgx.CopyFromFunc(func() ([]any, error) {
-		if i == len(keys) {
-			return nil, nil
-		}
-		first := keys[i]
-		var hours []int16
-		var cells []int64
-		var counts []int32
-		for ; i < len(keys) && keys[i].category == first.category && keys[i].day.Equal(first.day); i++ {
-			hours = append(hours, keys[i].hour)
-			cells = append(cells, keys[i].h3)
-			counts = append(counts, int32(roll[keys[i]]))
-		}
-		touched = append(touched, sliceOf(first))
-		return []any{first.category, first.day, hours, cells, counts}, nil
-	})
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"h3_rollup"}, []string{"category", "day", "hours", "cells", "counts"}, src); err != nil {
-		return nil, err
-	}
-	return touched, nil
-}
-
-func sliceOf(k rollupKey) grid.RollupSlice {
-	return grid.RollupSlice{Category: k.category, Day: grid.DateOf(k.day)}
-}
-
 // BulkCreate stores xs in one transaction, as BulkStream does; it sets
 // the ids of the incidents written.
 func (db *DB) BulkCreate(ctx context.Context, xs []grid.Incident) (grid.BulkResult, error) {
@@ -144,8 +84,7 @@ type keyedRow struct {
 	line int
 	key  string
 	id   int64
-	at   time.Time
-	roll rollupKey
+	roll rollupInput
 }
 
 // BulkStream writes a stream of assigned incidents with COPY, with their
@@ -178,6 +117,7 @@ func (db *DB) bulkStream(ctx context.Context, next func() (*grid.Incident, error
 			seen  = map[string]int64{} // external id → id, within the batch
 			keyed []keyedRow
 			line  = -1
+			count = func(k rollupKey, n int) { roll[k] += n }
 		)
 		take := func(x *grid.Incident) (bool, error) {
 			line++
@@ -195,15 +135,14 @@ func (db *DB) bulkStream(ctx context.Context, next func() (*grid.Incident, error
 				block = min(2*block, 16384)
 			}
 			x.ID, ids = ids[0], ids[1:]
-			rk, err := rollupOf(x)
-			if err != nil {
+			in := inputOf(x)
+			if err := rollupOf(db.exact, in, count); err != nil {
 				return false, fmt.Errorf("line %d: %w", line+1, err)
 			}
-			roll[rk]++
 			res.IDs = append(res.IDs, x.ID)
 			if k := x.ExternalID; k != "" {
 				seen[k] = x.ID
-				keyed = append(keyed, keyedRow{line, k, x.ID, x.OccurredAt, rk})
+				keyed = append(keyed, keyedRow{line, k, x.ID, in})
 			}
 			return true, nil
 		}
@@ -212,7 +151,7 @@ func (db *DB) bulkStream(ctx context.Context, next func() (*grid.Incident, error
 			return err
 		}
 		if len(keyed) > 0 {
-			if err := resolveKeys(ctx, tx, keyed, roll, &res); err != nil {
+			if err := resolveKeys(ctx, tx, db.exact, keyed, roll, &res); err != nil {
 				return err
 			}
 		}
@@ -225,8 +164,7 @@ func (db *DB) bulkStream(ctx context.Context, next func() (*grid.Incident, error
 			return err
 		}
 		// Delivered at commit, with the batch: other replicas reload these.
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, RollupChannel, encodeSlices(db.feed.origin, touched))
-		return err
+		return notifySlices(ctx, tx, db.feed.origin, touched)
 	})
 	if err != nil {
 		return grid.BulkResult{}, db.classify(err)
@@ -252,13 +190,13 @@ func (db *DB) allocateIDs(ctx context.Context, n int) ([]int64, error) {
 // before (by an earlier batch, or by a concurrent one that committed first)
 // makes its line a duplicate: its row is removed again, uncounted in the
 // rollups, and the line maps to the stored incident.
-func resolveKeys(ctx context.Context, tx pgx.Tx, keyed []keyedRow, roll map[rollupKey]int, res *grid.BulkResult) error {
+func resolveKeys(ctx context.Context, tx pgx.Tx, ex *hexbin.Exact, keyed []keyedRow, roll map[rollupKey]int, res *grid.BulkResult) error {
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS key_in (external_id text, incident_id bigint, occurred_at timestamptz) ON COMMIT DELETE ROWS`); err != nil {
 		return err
 	}
 	rows := make([][]any, len(keyed))
 	for i, k := range keyed {
-		rows[i] = []any{k.key, k.id, k.at}
+		rows[i] = []any{k.key, k.id, k.roll.at}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"key_in"}, []string{"external_id", "incident_id", "occurred_at"}, pgx.CopyFromRows(rows)); err != nil {
 		return err
@@ -296,11 +234,14 @@ func resolveKeys(ctx context.Context, tx pgx.Tx, keyed []keyedRow, roll map[roll
 	}
 	dropped := map[int64]int64{} // our id → the stored one
 	var drop []int64
+	uncount := func(k rollupKey, n int) { roll[k] -= n }
 	for _, kr := range keyed {
 		if stored, dup := existing[kr.key]; dup && !ok[kr.key] {
 			dropped[kr.id] = stored
 			drop = append(drop, kr.id)
-			roll[kr.roll]--
+			if err := rollupOf(ex, kr.roll, uncount); err != nil { // counted above, so it cannot fail now
+				return err
+			}
 			res.Duplicates[kr.line] = stored
 		}
 	}
@@ -316,54 +257,90 @@ func resolveKeys(ctx context.Context, tx pgx.Tx, keyed []keyedRow, roll map[roll
 	return nil
 }
 
+// createIncidentSQL stores one incident in one statement, so one round
+// trip and its own transaction: the key, the incident, its creation event
+// (noting the source) and its rollup row, or nothing. A concurrent create
+// with the same key waits on the key's index and then inserts nothing.
+// Arguments are named: the incident's columns by their names (incidentArgs),
+// and actor and the rollup row's day, hours, towns, cells and counts.
+var createIncidentSQL = func() string {
+	vals := make([]string, len(incidentColumns))
+	for i, c := range incidentColumns {
+		switch c {
+		case "id":
+			vals[i] = "go.id"
+		case "geom":
+			vals[i] = "ST_GeomFromEWKB(@geom)"
+		default:
+			vals[i] = "@" + c
+		}
+	}
+	return `
+		WITH new AS (SELECT nextval('incident_id_seq') AS id),
+		k AS (
+			INSERT INTO incident_key (external_id, incident_id, occurred_at)
+			SELECT @external_id::text, new.id, @occurred_at FROM new WHERE @external_id::text IS NOT NULL
+			ON CONFLICT (external_id) DO NOTHING RETURNING incident_id
+		),
+		go AS (SELECT new.id FROM new WHERE @external_id::text IS NULL OR EXISTS (SELECT 1 FROM k)),
+		i AS (
+			INSERT INTO incident (` + strings.Join(incidentColumns, ", ") + `)
+			SELECT ` + strings.Join(vals, ", ") + ` FROM go RETURNING id
+		),
+		e AS (
+			INSERT INTO incident_event (incident_id, at, action, from_status, to_status, actor, note)
+			SELECT id, @received_at, 'create', NULL, @status, @actor, @source FROM i
+		),
+		r AS (
+			INSERT INTO h3_rollup (category, day, hours, towns, cells, counts)
+			SELECT @category, @rollup_day::date, @rollup_hours::smallint[], @rollup_towns::integer[], @rollup_cells::bigint[], @rollup_counts::integer[] FROM i
+		)
+		SELECT (SELECT id FROM i)`
+}()
+
+// incidentArgs names the values of incidentRow by their columns.
+func incidentArgs(x *grid.Incident) pgx.NamedArgs {
+	row := incidentRow(x)
+	args := make(pgx.NamedArgs, len(row)+5)
+	for i, c := range incidentColumns {
+		args[c] = row[i]
+	}
+	return args
+}
+
 // CreateIncident stores one incident, its creation event and its rollup in
 // one transaction. A repeated external id returns the first incident:
 // concurrent retries serialise on the key's unique index.
 func (db *DB) CreateIncident(ctx context.Context, x *grid.Incident, actor string) (created bool, err error) {
 	defer wrap(&err, "CreateIncident")
-	k, err := rollupOf(x)
-	if err != nil {
+	var slice rollupKey
+	var hours []int16
+	var towns []int32
+	var cells []int64
+	var counts []int32
+	if err := rollupOf(db.exact, inputOf(x), func(k rollupKey, n int) {
+		slice = k
+		hours, cells, counts = append(hours, k.hour), append(cells, k.h3), append(counts, int32(n))
+	}); err != nil {
 		return false, err
 	}
-	// One statement, so one round trip and its own transaction: the key,
-	// the incident, its creation event and its rollup, or nothing. A
-	// concurrent create with the same key waits on the key's index and then
-	// inserts nothing.
-	args := incidentRow(x)[1:] // the id comes from the sequence, in the statement
-	args = append(args, actor, k.day, k.hour, k.h3)
-	vals := []string{"go.id"}
-	for i := 1; i < len(incidentColumns); i++ {
-		vals = append(vals, "$"+strconv.Itoa(i))
+	town, _ := townNumber(x.TownCode) // checked by rollupOf
+	for range hours {
+		towns = append(towns, town)
 	}
-	vals[4] = "ST_GeomFromEWKB($4)"
+	args := incidentArgs(x)
+	delete(args, "id") // from the sequence, in the statement
+	args["actor"] = actor
+	args["rollup_day"] = dateOfDay(slice.day).Time()
+	args["rollup_hours"], args["rollup_towns"], args["rollup_cells"], args["rollup_counts"] = hours, towns, cells, counts
 	var id *int64
-	err = db.pool.QueryRow(ctx, `
-		WITH new AS (SELECT nextval('incident_id_seq') AS id),
-		k AS (
-			INSERT INTO incident_key (external_id, incident_id, occurred_at)
-			SELECT $8::text, new.id, $1 FROM new WHERE $8::text IS NOT NULL
-			ON CONFLICT (external_id) DO NOTHING RETURNING incident_id
-		),
-		go AS (SELECT new.id FROM new WHERE $8::text IS NULL OR EXISTS (SELECT 1 FROM k)),
-		i AS (
-			INSERT INTO incident (`+strings.Join(incidentColumns, ", ")+`)
-			SELECT `+strings.Join(vals, ", ")+` FROM go RETURNING id
-		),
-		e AS (
-			INSERT INTO incident_event (incident_id, at, action, from_status, to_status, actor, note)
-			SELECT id, $2, 'create', NULL, $9, $25, $6 FROM i
-		),
-		r AS (
-			INSERT INTO h3_rollup (category, day, hours, cells, counts)
-			SELECT $3, $26, ARRAY[$27::smallint], ARRAY[$28::bigint], ARRAY[1] FROM i
-		)
-		SELECT (SELECT id FROM i)`, args...).Scan(&id)
+	err = db.pool.QueryRow(ctx, createIncidentSQL, args).Scan(&id)
 	if err == nil && id == nil {
 		err = errDuplicate
 	}
 	if err == nil {
 		x.ID = *id
-		db.createdOne(sliceOf(k))
+		db.createdOne(slice.slice())
 		db.incidentsChanged([]orb.Point{x.Point}, true)
 	}
 	if err == errDuplicate {

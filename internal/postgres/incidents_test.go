@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/hexbin"
 	"github.com/citygrid/citygrid/internal/pgtest"
 	"github.com/paulmach/orb"
 	"github.com/uber/h3-go/v4"
@@ -210,7 +211,13 @@ func TestCompactRollups(t *testing.T) {
 	if err != nil || merged != 1 {
 		t.Fatalf("merged %d slices (%v), want 1", merged, err)
 	}
-	if after := sums(); !maps.Equal(before, after) || len(after) != 3 {
+	// Two hours of one slice and one hour of another, each with the base
+	// entry and the corrections of the demo point.
+	perIncident := 1
+	if err := (&hexbin.Exact{}).Corrections(h3.NewLatLng(other.Point[1], other.Point[0]), h3.Cell(other.H3), func(int, h3.Cell, h3.Cell) { perIncident += 2 }); err != nil {
+		t.Fatal(err)
+	}
+	if after := sums(); !maps.Equal(before, after) || len(after) != 3*perIncident {
 		t.Errorf("counts changed: %v → %v", before, after)
 	}
 	var rows int

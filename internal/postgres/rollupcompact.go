@@ -8,37 +8,35 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// CompactRollups merges the rollup rows of every slice that has more than
-// minRows of them into one row per slice, and reports how many slices it
-// merged. Single creates add a row each, so a busy day's slice grows by
-// thousands of rows, and every reload of it reads them all; merged, a
-// reload reads one row plus what came since.
+// CompactRollups merges the rollup rows of every category's day that has
+// more than minRows of them into one row, and reports how many days it
+// merged. Single creates add a row each, so a busy day grows by thousands
+// of rows, and every reload of one of its slices reads them all; merged,
+// a reload reads one row plus what came since.
 //
-// Each slice is merged in its own statement: the rows it deletes are
-// exactly the rows it sums into the new one, so counts never change and
-// the heatmap read models need no notice; rows inserted meanwhile are not
-// seen by the delete and stay as they are. Two replicas merging one slice
-// at once are safe too: the second finds the rows gone and inserts
-// nothing.
+// Each day is merged in its own statement: the rows it deletes are exactly
+// the rows it sums into the new one, so counts never change and the
+// heatmap read models need no notice; rows inserted meanwhile are not seen
+// by the delete and stay as they are. Two replicas merging one day at once
+// are safe too: the second finds the rows gone and inserts nothing.
 func (db *DB) CompactRollups(ctx context.Context, minRows int) (merged int, err error) {
 	defer wrap(&err, "CompactRollups")
 	rows, err := db.pool.Query(ctx, `SELECT category, day FROM h3_rollup GROUP BY 1, 2 HAVING count(*) > $1`, minRows)
 	if err != nil {
 		return 0, db.classify(err)
 	}
-	type slice struct {
-		cat string
-		day time.Time
-	}
-	todo, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (slice, error) {
-		var s slice
-		return s, r.Scan(&s.cat, &s.day)
+	todo, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (catDay, error) {
+		var s catDay
+		var day time.Time
+		err := r.Scan(&s.cat, &day)
+		s.day = grid.DateOf(day)
+		return s, err
 	})
 	if err != nil {
 		return 0, db.classify(err)
 	}
 	for _, s := range todo {
-		if err := db.compactSlice(ctx, s.cat, s.day); err != nil {
+		if err := db.compactSlice(ctx, s); err != nil {
 			return merged, err
 		}
 		merged++
@@ -46,19 +44,27 @@ func (db *DB) CompactRollups(ctx context.Context, minRows int) (merged int, err 
 	return merged, nil
 }
 
-// compactSlice merges the rows of one slice into one.
-func (db *DB) compactSlice(ctx context.Context, cat string, day time.Time) error {
+// catDay is a category's local day: the rows of its slices in every town.
+type catDay struct {
+	cat string
+	day grid.Date
+}
+
+// compactSlice merges the rows of a category's day into one. Entries are
+// summed by town, hour and cell; corrections that cancel out are dropped.
+func (db *DB) compactSlice(ctx context.Context, s catDay) error {
 	_, err := db.pool.Exec(ctx, `
 		WITH d AS (
-			DELETE FROM h3_rollup WHERE category = $1 AND day = $2 RETURNING hours, cells, counts
+			DELETE FROM h3_rollup WHERE category = $1 AND day = $2 RETURNING hours, towns, cells, counts
 		), e AS (
-			SELECT u.hour, u.h3, sum(u.n)::integer AS n
-			FROM d CROSS JOIN LATERAL unnest(d.hours, d.cells, d.counts) AS u(hour, h3, n)
-			GROUP BY 1, 2
+			SELECT u.town, u.hour, u.h3, sum(u.n)::integer AS n
+			FROM d CROSS JOIN LATERAL unnest(d.hours, d.towns, d.cells, d.counts) AS u(hour, town, h3, n)
+			GROUP BY 1, 2, 3 HAVING sum(u.n) <> 0
 		)
-		INSERT INTO h3_rollup (category, day, hours, cells, counts)
-		SELECT $1, $2, array_agg(hour ORDER BY hour, h3), array_agg(h3 ORDER BY hour, h3), array_agg(n ORDER BY hour, h3)
-		FROM e HAVING count(*) > 0`, cat, day)
+		INSERT INTO h3_rollup (category, day, hours, towns, cells, counts)
+		SELECT $1, $2, array_agg(hour ORDER BY town, hour, h3), array_agg(town ORDER BY town, hour, h3),
+			array_agg(h3 ORDER BY town, hour, h3), array_agg(n ORDER BY town, hour, h3)
+		FROM e HAVING count(*) > 0`, s.cat, s.day.Time())
 	return db.classify(err)
 }
 
@@ -66,14 +72,15 @@ func (db *DB) compactSlice(ctx context.Context, cat string, day time.Time) error
 // process merges its rows.
 const compactAfter = 256
 
-// countSingles notes single creates per slice and merges a slice's rows in
-// the background once it has taken compactAfter of them, so a busy day's
-// slice stays a few hundred rows at most and reloading it stays cheap.
+// countSingles notes single creates per category and day and merges their
+// rows in the background once they have taken compactAfter of them, so a
+// busy day stays a few hundred rows at most and reloading it stays cheap.
 func (db *DB) countSingles(ss []grid.RollupSlice) {
 	f := db.feed
-	var due []grid.RollupSlice
+	var due []catDay
 	f.mu.Lock()
-	for _, s := range ss {
+	for _, sl := range ss {
+		s := catDay{sl.Category, sl.Day}
 		f.singles[s]++
 		if f.singles[s] >= compactAfter && !f.compacting[s] {
 			f.compacting[s] = true
@@ -87,7 +94,7 @@ func (db *DB) countSingles(ss []grid.RollupSlice) {
 			defer f.merges.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			err := db.compactSlice(ctx, s.Category, s.Day.Time())
+			err := db.compactSlice(ctx, s)
 			f.mu.Lock()
 			delete(f.compacting, s)
 			if err == nil {
