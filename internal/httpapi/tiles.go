@@ -489,7 +489,7 @@ func facilitiesIn(fs []grid.Facility, t maptile.Tile, kind string) []grid.Facili
 // tiles.DefaultPointLimit of them, counts per H3 cell otherwise.
 //
 // Where the heatmap read model can count for the caller (no status
-// filter, no town scope) it decides first, so a dense tile costs no query
+// filter) it decides first, so a dense tile costs no query
 // at all; otherwise the query stops at the bound plus one. Counts come
 // from the read model where it can, else from the database.
 func (s *Server) incidentLayer(ctx context.Context, st *tileState, r *tileRequest) (*mvt.Layer, tiles.Meta, time.Time, error) {
@@ -500,7 +500,7 @@ func (s *Server) incidentLayer(ctx context.Context, st *tileState, r *tileReques
 	if r.relative {
 		expires = r.window.To
 	}
-	fromHeat := len(r.statuses) == 0 && r.who.Town == "" && s.cfg.Heatmaps != nil
+	fromHeat := len(r.statuses) == 0 && s.cfg.Heatmaps != nil
 	f := grid.IncidentFilter{Categories: r.categories, Statuses: r.statuses, Town: r.who.Town, From: r.window.From, To: r.window.To}
 	tb := tiles.TileBound(r.tile)
 	f.BBox = &[4]float64{tb.Min[0], tb.Min[1], tb.Max[0], tb.Max[1]}
@@ -571,8 +571,9 @@ func (s *Server) incidentLayer(ctx context.Context, st *tileState, r *tileReques
 }
 
 // incidentCounts counts a tile's incidents per H3 cell of resolution res:
-// from the heatmap read model (the whole city: it sums in memory) or from
-// the database (status filter or town scope: the tile's bound only).
+// from the heatmap read model (the whole city, or a town-scoped key's
+// town: it sums in memory) or from the database (a status filter: the
+// cells meeting the tile only).
 func (s *Server) incidentCounts(ctx context.Context, st *tileState, r *tileRequest, f grid.IncidentFilter, res int, fromHeat bool) ([]grid.HeatCell, error) {
 	if fromHeat {
 		cats := r.categories
@@ -581,7 +582,11 @@ func (s *Server) incidentCounts(ctx context.Context, st *tileState, r *tileReque
 				cats = append(cats, c.Code)
 			}
 		}
-		return s.cfg.Heatmaps.Heatmap(ctx, grid.HeatQuery{Categories: cats, Res: res, From: r.window.From, To: r.window.To})
+		q := grid.HeatQuery{Categories: cats, Res: res, From: r.window.From, To: r.window.To}
+		if r.who.Town != "" { // a town's key counts its own town only
+			q.Towns = []string{r.who.Town}
+		}
+		return s.cfg.Heatmaps.Heatmap(ctx, q)
 	}
 	if s.cfg.Tiles == nil {
 		return nil, grid.Errorf(grid.Unavailable, "incident tiles are not configured")

@@ -453,6 +453,17 @@ func TestTileTownScope(t *testing.T) {
 	if total != 1 {
 		t.Errorf("town key: counts add up to %v, want 1", total)
 	}
+	// The heatmap layer: the town's count only.
+	heat := func(key string) (sum float64) {
+		_, _, ls := f.getTile(t, tilePath("heatmap", tile, "theme=parking"), key)
+		for _, ft := range layerNamed(ls, "heatmap").Features {
+			sum += ft.Properties["count"].(float64)
+		}
+		return sum
+	}
+	if all, mineOnly := heat(f.key), heat(townKey); all != 2 || mineOnly != 1 {
+		t.Errorf("heatmap: admin counts %v, town key %v; want 2 and 1", all, mineOnly)
+	}
 }
 
 // Counts below zoom 12 and past the per-tile bound, told by the meta

@@ -323,20 +323,32 @@ func (c *Cache) evictIn(layer string, boundAt func(res int) orb.Bound) int {
 	return n
 }
 
-// hexBound is the WGS84 bound of the res-r H3 cell containing ll; the
-// point itself if H3 cannot say.
+// hexBound is the WGS84 bound of the res-r H3 cell containing ll, and of
+// the res-r parent of its resolution-10 cell where that differs (H3 cells
+// do not nest: counts taken by parent, as from stored resolution-10
+// cells, may put the point there); the point itself if H3 cannot say.
 func hexBound(ll h3.LatLng, res int, p orb.Point) orb.Bound {
 	b := orb.Bound{Min: p, Max: p}
 	cell, err := h3.LatLngToCell(ll, res)
 	if err != nil {
 		return b
 	}
-	hex, err := cell.Boundary()
-	if err != nil {
-		return b
+	cells := []h3.Cell{cell}
+	if res < 10 {
+		if c10, err := h3.LatLngToCell(ll, 10); err == nil {
+			if parent, err := c10.Parent(res); err == nil && parent != cell {
+				cells = append(cells, parent)
+			}
+		}
 	}
-	for _, v := range hex {
-		b = b.Extend(orb.Point{v.Lng, v.Lat})
+	for _, c := range cells {
+		hex, err := c.Boundary()
+		if err != nil {
+			continue
+		}
+		for _, v := range hex {
+			b = b.Extend(orb.Point{v.Lng, v.Lat})
+		}
 	}
 	return b
 }

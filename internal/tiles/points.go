@@ -187,9 +187,9 @@ const IncidentPointsFrom = 12
 
 // CountRes is the H3 resolution of counts drawn at zoom z: one finer than
 // the heatmap's hexagons (TileRes), so that count points sit some 10–20
-// pixels apart; at most 9, the finest resolution the heatmap read model
-// keeps in memory.
-func CountRes(z int) int { return min(TileRes(z)+1, 9) }
+// pixels apart; at most 10, the finest resolution the heatmap read model
+// counts.
+func CountRes(z int) int { return min(TileRes(z)+1, 10) }
 
 // CountLayer draws counts per H3 cell as points at the cells' centres in
 // tile t, layer name, properties h3 (the index as a string) and count.
