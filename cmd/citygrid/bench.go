@@ -118,7 +118,7 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		return err
 	}
 	rows = append(rows, wr...)
-	if !sel("seed") && !sel("planner") && !sel("planner-heatmap") && !sel("planner-hotspots") && !sel("planner-stats") &&
+	if !sel("seed") && !sel("planner") && !sel("planner-heatmap") && !sel("planner-hotspots") && !sel("planner-stats") && !benchTilesSelected(sel) &&
 		!sel("ogc-items") && !sel("ogc-v1") && !sel("ogc-cells") {
 		ir, err := benchIngest(ctx, db.DB, cat, sel, os.Stderr)
 		if err != nil {
@@ -132,22 +132,34 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		return nil
 	}
 
-	// Seeding: generation, assignment, H3, deadline, COPY and rollups, against
-	// the database's share alone: COPY of rows already assigned and encoded.
-	fmt.Fprintf(os.Stderr, "bench: seeding %d incidents …\n", *n)
-	st, err := seedIncidents(ctx, db.DB, *n, 7, time.Now(), quiet)
-	if err != nil {
+	// A kept data dir (--data-dir) that holds the incidents already is
+	// not seeded again.
+	var st seedStats
+	var stored int64
+	if err := db.Pool().QueryRow(ctx, `SELECT count(*) FROM incident`).Scan(&stored); err != nil {
 		return err
 	}
-	rate := float64(st.N) / st.Took.Seconds()
-	base, err := rawCopyRate(ctx, db.DB, min(*n, 500_000))
-	if err != nil {
-		return err
-	}
-	if sel("seed") {
-		rows = append(rows, benchRow{fmt.Sprintf("seed %s incidents (generate, assign, H3, deadline, lifecycle, COPY with trails, rollups)", thousands(float64(st.N))),
-			thousands(rate) + " rows/s", thousands(base) + " rows/s COPY alone into incident", fmt.Sprintf("%.2f×", rate/base),
-			"≥ 200,000 rows/s (the ingest budget)", yesNo(rate >= 200_000)})
+	if stored >= int64(*n) {
+		fmt.Fprintf(os.Stderr, "bench: %d incidents stored already; not seeding\n", stored)
+		st.N = int(stored)
+	} else {
+		// Seeding: generation, assignment, H3, deadline, COPY and rollups, against
+		// the database's share alone: COPY of rows already assigned and encoded.
+		fmt.Fprintf(os.Stderr, "bench: seeding %d incidents …\n", *n)
+		st, err = seedIncidents(ctx, db.DB, *n, 7, time.Now(), quiet)
+		if err != nil {
+			return err
+		}
+		rate := float64(st.N) / st.Took.Seconds()
+		base, err := rawCopyRate(ctx, db.DB, min(*n, 500_000))
+		if err != nil {
+			return err
+		}
+		if sel("seed") {
+			rows = append(rows, benchRow{fmt.Sprintf("seed %s incidents (generate, assign, H3, deadline, lifecycle, COPY with trails, rollups)", thousands(float64(st.N))),
+				thousands(rate) + " rows/s", thousands(base) + " rows/s COPY alone into incident", fmt.Sprintf("%.2f×", rate/base),
+				"≥ 200,000 rows/s (the ingest budget)", yesNo(rate >= 200_000)})
+		}
 	}
 	ir, err := benchIngest(ctx, db.DB, cat, sel, os.Stderr)
 	if err != nil {
@@ -164,6 +176,11 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		return err
 	}
 	rows = append(rows, pr...)
+	tr, err := benchTiles(ctx, db.DB, cat, sel, os.Stderr)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, tr...)
 	gr, err := benchOGC(ctx, db.DB, cat, st.N, sel, os.Stderr)
 	if err != nil {
 		return err

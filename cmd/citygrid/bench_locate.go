@@ -38,6 +38,7 @@ import (
 // all its rows.
 var benchRowNames = []string{"cold", "seed", "locate", "locate-process", "locate-http", "locate-batch",
 	"ingest", "ingest-bulk", "ingest-post", "ingest-lifecycle", "open311", "open311-post", "planner", "planner-heatmap", "planner-hotspots", "planner-stats", "web", "web-first-idle",
+	"tiles", "tiles-cells", "tiles-incidents", "tiles-cached", "tiles-writes",
 	"ogc", "ogc-items", "ogc-v1", "ogc-cells"}
 
 // parseOnly turns the --only list into a predicate over row names; empty
@@ -477,7 +478,9 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 
 // startBenchServer runs the service's HTTP server as serve does, on a free
 // loopback port; stop shuts it down.
-func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog) (base string, heat *hexbin.Heat, stop func(), err error) {
+// Options may change the server's configuration (the tile rows compare
+// runs with and without a tile cache).
+func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog, options ...func(*httpapi.Config)) (base string, heat *hexbin.Heat, stop func(), err error) {
 	cal, err := db.Calendar(ctx)
 	if err != nil {
 		return "", nil, nil, err
@@ -493,10 +496,16 @@ func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	hctx, cancelHeat := context.WithCancel(ctx)
-	heat = startHeat(hctx, db, slog.New(slog.DiscardHandler))
+	var hooks tileHooks
+	heat = startHeat(hctx, db, slog.New(slog.DiscardHandler), hooks.rollupsApplied)
 	cache, incidents, requests := startFeatureCache(hctx, db, slog.New(slog.DiscardHandler))
-	srv := httpapi.New(httpapi.Config{Store: db, Incidents: incidents, Cache: cache, Heatmaps: heat, Keys: db, Requests: requests, Facilities: db, Features: db, Stats: db, Calendar: cal, Catalog: cat,
-		Registry: reg, Logger: slog.New(slog.DiscardHandler), OpenAPI: api.OpenAPI, Web: webFiles})
+	cfg := httpapi.Config{Store: db, Incidents: incidents, Cache: cache, Heatmaps: heat, Keys: db, Requests: requests, Facilities: db, Features: db, Stats: db, Calendar: cal, Catalog: cat,
+		Registry: reg, Logger: slog.New(slog.DiscardHandler), OpenAPI: api.OpenAPI, Web: webFiles, Tiles: db}
+	for _, o := range options {
+		o(&cfg)
+	}
+	srv := httpapi.New(cfg)
+	startTiles(hctx, db, srv, &hooks, slog.New(slog.DiscardHandler))
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = hs.Serve(ln) }()
@@ -551,6 +560,11 @@ type httpStats struct {
 // then every request started within dur is timed; the rate is those
 // requests over the time from the start of measuring to the end of the last.
 func measureHTTP(ctx context.Context, urls []*url.URL, clients int, warmup, dur time.Duration) (httpStats, error) {
+	return measureHTTPWith(ctx, urls, nil, clients, warmup, dur)
+}
+
+// measureHTTPWith is measureHTTP sending header with every request.
+func measureHTTPWith(ctx context.Context, urls []*url.URL, header http.Header, clients int, warmup, dur time.Duration) (httpStats, error) {
 	var st httpStats
 	tr := benchTransport(clients)
 	defer tr.CloseIdleConnections()
@@ -591,7 +605,10 @@ func measureHTTP(ctx context.Context, urls []*url.URL, clients int, warmup, dur 
 					i = 0
 				}
 				t := time.Now()
-				req := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: http.Header{}}
+				req := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: header}
+				if header == nil {
+					req.Header = http.Header{}
+				}
 				resp, err := tr.RoundTrip(req)
 				if err != nil {
 					fail(err.Error())

@@ -38,6 +38,10 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger) error {
 		minCount = n
 	}
 	fs.IntVar(&minCount, "min-public-count", minCount, "heatmap cells with fewer incidents are hidden from callers without an API key (default $CITYGRID_MIN_PUBLIC_COUNT, else 3)")
+	tileMB, err := tileCacheFlag(fs)
+	if err != nil {
+		return err
+	}
 	basemap := fs.String("basemap", os.Getenv("CITYGRID_BASEMAP"), "raster XYZ basemap template for the web map, e.g. Tianditu's with its key (default $CITYGRID_BASEMAP, else none: the map works offline)")
 	basemapCRS := fs.String("basemap-crs", cmp.Or(os.Getenv("CITYGRID_BASEMAP_CRS"), "wgs84"), "datum of the basemap's tiles: wgs84 (CGCS2000, Tianditu) or gcj02 (Amap, Tencent: the overlays then show some 500 m off)")
 	basemapAttr := fs.String("basemap-attribution", os.Getenv("CITYGRID_BASEMAP_ATTRIBUTION"), "attribution shown for the basemap")
@@ -46,6 +50,9 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	if minCount < 1 {
 		return fmt.Errorf("--min-public-count %d: want 1 or more", minCount)
+	}
+	if *tileMB < 0 {
+		return fmt.Errorf("--tile-cache-mb %d: want 0 (no cache) or more", *tileMB)
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -56,7 +63,7 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger) error {
 		ln.Close()
 		return err
 	}
-	return serve(ctx, ln, serveOptions{DataDir: *dataDir, MinPublicCount: minCount, Web: webFiles}, log)
+	return serve(ctx, ln, serveOptions{DataDir: *dataDir, MinPublicCount: minCount, Web: webFiles, TileCacheMB: *tileMB}, log)
 }
 
 // serveOptions are what serve takes from the command line.
@@ -64,6 +71,7 @@ type serveOptions struct {
 	DataDir        string
 	MinPublicCount int   // 0: the server's default (3)
 	Web            fs.FS // the web map with its config; nil: web.Dist() without a basemap
+	TileCacheMB    int   // the vector tile cache; 0: none
 }
 
 // serve runs the service on ln until ctx ends, then shuts down in order:
@@ -91,7 +99,8 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 		}
 	}, log)
 
-	heat := startHeat(ctx, db.DB, log)
+	var hooks tileHooks
+	heat := startHeat(ctx, db.DB, log, hooks.rollupsApplied)
 	cache, incidents, requests := startFeatureCache(ctx, db.DB, log)
 	go every(ctx, time.Minute, log, "flagging overdue incidents", flagOverdue(incidents, log))
 
@@ -108,8 +117,10 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 			return err
 		}
 	}
-	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: incidents, Cache: cache, Stats: db.DB, Heatmaps: heat, Keys: db.DB, Requests: requests, Facilities: db.DB, Features: db.DB, Calendar: cal, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI,
-		MinPublicCount: opts.MinPublicCount, Web: webFiles})
+	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: incidents, Cache: cache, Stats: db.DB, Heatmaps: heat, Keys: db.DB, Requests: requests, Facilities: db.DB,
+		Features: db.DB, Calendar: cal, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI,
+		MinPublicCount: opts.MinPublicCount, Web: webFiles, Tiles: db.DB, TileCacheBytes: tileCacheBytes(opts.TileCacheMB)})
+	startTiles(ctx, db.DB, srv, &hooks, log)
 	// A key revoked anywhere is forgotten here at once.
 	go db.ListenKeyRevocations(ctx, srv.ForgetKey, srv.ForgetKeys, log)
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
@@ -163,7 +174,10 @@ func flagOverdue(db grid.IncidentStore, log *slog.Logger) func(context.Context) 
 // startHeat builds the in-memory heatmap read model: this process's writes
 // invalidate what they touched as they commit, other replicas' writes
 // arrive by NOTIFY, and every (re)connect of the listener reloads it all.
-func startHeat(ctx context.Context, db *postgres.DB, log *slog.Logger) *hexbin.Heat {
+//
+// applied, when not nil, is called after each notification has been taken
+// in, for the tile cache (tileHooks).
+func startHeat(ctx context.Context, db *postgres.DB, log *slog.Logger, applied func()) *hexbin.Heat {
 	heat := hexbin.NewHeat(db, db, grid.ChinaTime())
 	db.OnRollupChange(heat.Invalidate)
 	// Single creates add a rollup row each. The store merges the slices its
@@ -178,6 +192,9 @@ func startHeat(ctx context.Context, db *postgres.DB, log *slog.Logger) *hexbin.H
 			heat.InvalidateAll(ctx)
 		} else {
 			heat.Invalidate(ss)
+		}
+		if applied != nil {
+			applied()
 		}
 	}, log)
 	return heat

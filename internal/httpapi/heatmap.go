@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strconv"
@@ -12,15 +13,13 @@ import (
 	"github.com/citygrid/citygrid/internal/httpapi/param"
 	"github.com/labstack/echo/v4"
 	"github.com/paulmach/orb"
-	"github.com/paulmach/orb/encoding/mvt"
 	"github.com/paulmach/orb/geojson"
-	"github.com/paulmach/orb/maptile"
 	"github.com/uber/h3-go/v4"
 )
 
 func (s *Server) routesHeatmap(e *echo.Echo) {
 	e.GET("/v1/heatmap", s.heatmap)
-	e.GET("/v1/heatmap/tiles/:z/:x/:y", s.heatmapTile)
+	e.GET("/v1/heatmap/tiles/:z/:x/:y", s.heatmapTile) // tiles.go
 }
 
 // heatParams reads what every heatmap-like endpoint shares: theme or
@@ -96,17 +95,24 @@ type heatCellDTO struct {
 	Count int64  `json:"count"`
 }
 
-// heatCells runs the query and hides small counts from public callers.
+// heatCells runs the query and hides small counts from callers who are not
+// staff: the public, and citizens' apps.
 func (s *Server) heatCells(c echo.Context, q grid.HeatQuery) ([]grid.HeatCell, int, error) {
+	return s.heatCellsFor(c.Request().Context(), q, !principal(c).Staff())
+}
+
+// heatCellsFor is heatCells for a caller whose small counts are hidden
+// (public) or not.
+func (s *Server) heatCellsFor(ctx context.Context, q grid.HeatQuery, public bool) ([]grid.HeatCell, int, error) {
 	if s.cfg.Heatmaps == nil {
 		return nil, 0, grid.Errorf(grid.Unavailable, "heatmaps are not configured")
 	}
-	cells, err := s.cfg.Heatmaps.Heatmap(c.Request().Context(), q)
+	cells, err := s.cfg.Heatmaps.Heatmap(ctx, q)
 	if err != nil {
 		return nil, 0, err
 	}
 	minCount := 1
-	if !principal(c).Staff() { // the public, and citizens' apps
+	if public {
 		minCount = s.cfg.MinPublicCount
 	}
 	cells = slices.DeleteFunc(cells, func(h grid.HeatCell) bool { return h.Count < int64(minCount) })
@@ -192,63 +198,4 @@ func hexagon(cell h3.Cell, crs coord.CRS) orb.Polygon {
 	}
 	ring = append(ring, ring[0])
 	return orb.Polygon{ring}
-}
-
-// TileRes picks the H3 resolution of a heatmap tile so hexagons stay some
-// 10–30 pixels across on a 512-pixel tile.
-func TileRes(z int) int {
-	switch {
-	case z <= 8:
-		return 5
-	case z <= 9:
-		return 6
-	case z <= 11:
-		return 7
-	case z <= 13:
-		return 8
-	case z <= 15:
-		return 9
-	}
-	return 10
-}
-
-// heatmapTile: GET /v1/heatmap/tiles/{z}/{x}/{y}.mvt — the heatmap as a
-// vector tile, layer "heatmap", properties h3 and count.
-func (s *Server) heatmapTile(c echo.Context) error {
-	z, x, y, err := tileCoords(c)
-	if err != nil {
-		return err
-	}
-	q, err := s.heatParams(c, TileRes(z))
-	if err != nil {
-		return err
-	}
-	if c.QueryParam("res") == "" {
-		q.Res = TileRes(z)
-	}
-	tile := maptile.New(uint32(x), uint32(y), maptile.Zoom(z))
-	bound := tile.Bound(0.05)
-	cells, _, err := s.heatCells(c, q)
-	if err != nil {
-		return err
-	}
-	fc := geojson.NewFeatureCollection()
-	for _, h := range cells {
-		poly := hexagon(h3.Cell(h.H3), coord.WGS84)
-		if poly == nil || !poly.Bound().Intersects(bound) {
-			continue
-		}
-		f := geojson.NewFeature(poly)
-		f.Properties["h3"], f.Properties["count"] = h3.Cell(h.H3).String(), h.Count
-		fc.Append(f)
-	}
-	layers := mvt.NewLayers(map[string]*geojson.FeatureCollection{"heatmap": fc})
-	layers.ProjectToTile(tile)
-	layers.Clip(mvt.MapboxGLDefaultExtentBound)
-	b, err := mvt.Marshal(layers)
-	if err != nil {
-		return err
-	}
-	c.Response().Header().Set("Cache-Control", "public, max-age=60")
-	return c.Blob(http.StatusOK, "application/vnd.mapbox-vector-tile", b)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/citygrid/citygrid/internal/httpapi"
 	"github.com/citygrid/citygrid/internal/pgtest"
 	"github.com/citygrid/citygrid/internal/postgres"
+	"github.com/citygrid/citygrid/internal/tiles"
 	"github.com/paulmach/orb/encoding/mvt"
 	"github.com/paulmach/orb/maptile"
 	"github.com/uber/h3-go/v4"
@@ -287,7 +288,7 @@ func TestHeatmapFormatsAndTiles(t *testing.T) {
 	}
 	for _, ft := range layers[0].Features {
 		c := h3.CellFromString(ft.Properties["h3"].(string))
-		if c.Resolution() != httpapi.TileRes(12) || ft.Properties["count"].(float64) < 3 {
+		if c.Resolution() != tiles.TileRes(12) || ft.Properties["count"].(float64) < 3 {
 			t.Errorf("tile feature %v", ft.Properties)
 		}
 	}

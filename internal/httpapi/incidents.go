@@ -369,13 +369,8 @@ func (s *Server) findIncidents(c echo.Context) error {
 	if f.Categories != nil && len(f.Categories) == 0 {
 		f.Categories = []string{"-"} // the category is not of the theme: nothing matches
 	}
-	if st := q.Get("status"); st != "" {
-		for _, x := range strings.Split(st, ",") {
-			if !slices.Contains(grid.Statuses(), x) {
-				return param.Invalid("status", "%q: want one of %s", x, strings.Join(grid.Statuses(), ", "))
-			}
-			f.Statuses = append(f.Statuses, x)
-		}
+	if f.Statuses, err = statusFilter(q.Get("status")); err != nil {
+		return err
 	}
 	for _, p := range []struct {
 		name string

@@ -129,6 +129,22 @@ func categoryFilter(snap *locate.Snapshot, category, theme string) ([]string, er
 	return cats, nil
 }
 
+// statusFilter reads the status parameter (comma list) of incident
+// filters: nil when absent.
+func statusFilter(v string) ([]string, error) {
+	if v == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, x := range strings.Split(v, ",") {
+		if !slices.Contains(grid.Statuses(), x) {
+			return nil, param.Invalid("status", "%q: want one of %s", x, strings.Join(grid.Statuses(), ", "))
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
 // tileCoords reads z/x/y(.mvt) and checks they name a tile.
 func tileCoords(c echo.Context) (int, int, int, error) {
 	ys, ok := strings.CutSuffix(c.Param("y"), ".mvt")

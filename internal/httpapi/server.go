@@ -54,6 +54,10 @@ type Config struct {
 	// Web is the built web map (web.Dist's "dist", through WebFiles); nil:
 	// the page routes answer 404.
 	Web fs.FS
+	// Tiles reads incidents for vector tiles; TileCacheBytes sizes their
+	// cache (0: tiles.DefaultCacheBytes; negative: no cache). See tiles.go.
+	Tiles          TileStore
+	TileCacheBytes int64
 }
 
 // Server is the HTTP face of citygrid.
@@ -66,6 +70,7 @@ type Server struct {
 	views    views
 	keys     keyCache
 	studies  hexbin.StudyCache
+	tiles    *tileService
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 }
@@ -89,6 +94,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, echo: echo.New()}
 	s.views.cal = cfg.Calendar
+	s.tiles = newTileService(cfg, s.reg)
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "citygrid_http_requests_total", Help: "HTTP requests by route and status.",
 	}, []string{"method", "route", "status"})
@@ -136,6 +142,7 @@ func New(cfg Config) *Server {
 	ogc.Register(e.Group("/ogc"), ogc.Deps{Catalog: cfg.Catalog, Features: cfg.Features, Principal: principal, Cache: cfg.Cache})
 	open311.Register(e.Group(open311.Prefix), open311.Deps{Catalog: cfg.Catalog, Assigner: s.assigner, Requests: cfg.Requests,
 		ResolveKey: s.resolveKey, Principal: principal, Logger: s.log, Contact: cfg.Open311Contact, KeyService: cfg.Open311KeyService})
+	s.routesTiles(e)
 	s.routesWeb(e)
 	return s
 }

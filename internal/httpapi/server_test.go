@@ -50,7 +50,11 @@ func newFixtureOn(t *testing.T, db *postgres.DB) *fixture {
 	heat := hexbin.NewHeat(db, db, grid.ChinaTime())
 	db.OnRollupChange(heat.Invalidate)
 	heat.Start(context.Background())
-	s := httpapi.New(httpapi.Config{Store: db, Incidents: db, Stats: db, Heatmaps: heat, Keys: db, Requests: db, Facilities: db, Features: db, Catalog: cat, OpenAPI: api.OpenAPI})
+	s := httpapi.New(httpapi.Config{Store: db, Incidents: db, Stats: db, Heatmaps: heat, Keys: db, Requests: db, Facilities: db, Features: db, Catalog: cat,
+		OpenAPI: api.OpenAPI, Tiles: db})
+	db.OnIncidentsChanged(func(ch postgres.IncidentChange) { // as cmd wires it
+		s.TilesChanged(httpapi.TileChange{Points: ch.Points, Areas: ch.Areas, Counted: ch.Counted, All: ch.All})
+	})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	key, err := db.CreateAPIKey(ctx, "admin", "", "test fixture")
@@ -270,13 +274,9 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		case inPaths && pathRe.MatchString(line):
 			path = pathRe.FindStringSubmatch(line)[1]
 		case inPaths && methodRe.MatchString(line):
-			// Tile routes take "{y}.mvt" as one parameter, Open311's
-			// "{service_code}.{format}" too.
-			p := strings.TrimSuffix(path, ".mvt")
-			if strings.HasSuffix(p, "}.{format}") {
-				p = strings.TrimSuffix(p, ".{format}")
-			}
-			documented = append(documented, strings.ToUpper(methodRe.FindStringSubmatch(line)[1])+" "+p)
+			// Tile routes take "{y}.mvt" and "{layers}.json" as one
+			// parameter, Open311's "{service_code}.{format}" too.
+			documented = append(documented, strings.ToUpper(methodRe.FindStringSubmatch(line)[1])+" "+routeOf(path))
 		}
 	}
 	param := regexp.MustCompile(`:([a-z_]+)`)
@@ -300,4 +300,16 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	if len(documented) < 6 {
 		t.Errorf("only %d operations documented", len(documented))
 	}
+}
+
+// routeOf is the route of a documented tile path: "{y}.mvt" and
+// "/tiles/{layers}.json" are one parameter each.
+func routeOf(path string) string {
+	if strings.HasPrefix(path, "/tiles/") {
+		path = strings.TrimSuffix(path, ".json")
+	}
+	if strings.HasSuffix(path, "}.{format}") {
+		path = strings.TrimSuffix(path, ".{format}")
+	}
+	return strings.TrimSuffix(path, ".mvt")
 }

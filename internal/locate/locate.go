@@ -24,6 +24,8 @@ type Snapshot struct {
 	Towns       []grid.Town
 	Communities []grid.Community
 	Boundary    orb.MultiPolygon // the city
+	CityName    string
+	Synthetic   bool // demo data (grid.City.Synthetic)
 	// Reference data read in the same transaction as the grid, so rules
 	// and places never come from different moments.
 	Rules       []grid.Rule
@@ -62,6 +64,8 @@ func Build(m *grid.Model) (*Snapshot, error) {
 		Zones:       append([]grid.Zone(nil), c.Zones...),
 		Towns:       c.Towns,
 		Boundary:    c.Boundary,
+		CityName:    c.Name,
+		Synthetic:   c.Synthetic,
 		Communities: c.Communities,
 		Rules:       c.Rules,
 		Departments: c.Departments,

@@ -106,6 +106,7 @@ func (db *DB) BulkStream(ctx context.Context, next func() (*grid.Incident, error
 func (db *DB) bulkStream(ctx context.Context, next func() (*grid.Incident, error),
 	then func(context.Context, pgx.Tx, *grid.BulkResult) error) (res grid.BulkResult, err error) {
 	defer wrap(&err, "BulkStream")
+	next, points := pointsOf(next) // for the tile caches, once committed
 	res.Duplicates = map[int]int64{}
 	var touched []grid.RollupSlice
 	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
@@ -171,6 +172,7 @@ func (db *DB) bulkStream(ctx context.Context, next func() (*grid.Incident, error
 	if len(touched) > 0 {
 		db.committed(touched)
 	}
+	db.incidentsChanged(*points, true)
 	return res, nil
 }
 
@@ -353,6 +355,7 @@ func (db *DB) createIncident(ctx context.Context, x *grid.Incident, actor string
 	if err == nil {
 		x.ID = *id
 		db.createdOne(slice.slice())
+		db.incidentsChanged([]orb.Point{x.Point}, true)
 	}
 	if err == errDuplicate {
 		var id int64
@@ -502,6 +505,7 @@ func (db *DB) Transition(ctx context.Context, id int64, action, actor, note stri
 	if err != nil {
 		return x, ev, db.classify(err)
 	}
+	db.incidentsChanged([]orb.Point{x.Point}, false)
 	return x, ev, nil
 }
 

@@ -97,19 +97,33 @@ type Cache struct {
 }
 
 type entry struct {
-	key    Key
-	tile   Tile
-	size   int64
-	layers []string
-	res    int // heatmap: the resolution drawn
+	key      Key
+	tile     Tile
+	size     int64
+	layers   []string
+	res      int // heatmap: the resolution drawn
+	countRes int // incidents: the resolution of its counts (Tile.CountRes), 0 for points
+}
+
+// resOf is the H3 resolution at which layer is drawn in e as counts per
+// cell, or 0 when it is drawn as itself (points, polygons).
+func (e *entry) resOf(layer string) int {
+	switch layer {
+	case LayerHeatmap:
+		return e.res
+	case LayerIncidents:
+		return e.countRes
+	}
+	return 0
 }
 
 // layerIndex finds the entries of one layer by zoom and tile.
 type layerIndex struct {
 	byZoom [MaxZoom + 1]map[[2]uint32][]*entry
 	count  [MaxZoom + 1]int
-	// heatRes counts the heatmap entries per zoom and H3 resolution.
-	heatRes [MaxZoom + 1][16]int
+	// res counts the entries per zoom and H3 resolution of their counts
+	// (entry.resOf; 0: drawn as itself).
+	res [MaxZoom + 1][16]int
 }
 
 type flight struct {
@@ -213,107 +227,134 @@ func (c *Cache) load(ctx context.Context, k Key, f *flight, load func(ctx contex
 // containing any of them included) that a change at lon, lat touches, at
 // every zoom and under every filter and scope; it returns how many it
 // evicted. For point layers (and grid layers) those are the tiles whose
-// area with its buffer contains the point. For the heatmap layer they are
-// the tiles whose buffered area meets the bound of the H3 cell containing
-// the point at the resolution each cached tile was drawn at, since a
-// point changes the count of that whole hexagon. Loads in flight for a
-// matching key are not cached when they finish.
+// area with its buffer contains the point. For a layer drawn as counts per
+// H3 cell — the heatmap, and the incidents of a tile drawn as counts
+// (Tile.CountRes) — they are the tiles whose buffered area meets the bound
+// of the H3 cell containing the point at the resolution each cached tile
+// was drawn at, since a point changes the count of that whole cell. Loads
+// in flight for a matching key are not cached when they finish.
 func (c *Cache) EvictPoint(layers []string, lon, lat float64) int {
 	p := orb.Point{lon, lat}
+	ll := h3.NewLatLng(lat, lon)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
 	for _, layer := range layers {
-		if layer == LayerHeatmap {
-			n += c.evictHeat(p)
-			continue
+		bounds := map[int]orb.Bound{0: {Min: p, Max: p}}
+		at := func(res int) orb.Bound {
+			b, ok := bounds[res]
+			if !ok {
+				b = hexBound(ll, res, p)
+				bounds[res] = b
+			}
+			return b
 		}
-		n += c.evictIn(layer, orb.Bound{Min: p, Max: p}, -1)
+		n += c.evictIn(layer, func(res int) orb.Bound { return at(res) })
+		c.markFlights(func(k Key) bool {
+			if !hasLayer(k, layer) {
+				return false
+			}
+			switch layer {
+			case LayerHeatmap:
+				return tileMeets(k.Tile(), at(heatRes(k)))
+			case LayerIncidents: // points or counts: not known before the load
+				return tileMeets(k.Tile(), at(CountRes(int(k.Z))))
+			}
+			return tileMeets(k.Tile(), at(0))
+		})
 	}
 	return n
 }
 
 // EvictBound is EvictPoint for a change over an area (WGS84): the cached
 // tiles of the given layers whose buffered area meets b, at every zoom.
-// The heatmap layer is treated like any other here: give the bound of the
-// hexagons that changed.
+// For tiles drawn as counts per H3 cell, b is first widened by the reach
+// of a cell of the resolution drawn, so that every cell a point of b lies
+// in is covered.
 func (c *Cache) EvictBound(layers []string, b orb.Bound) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
 	for _, layer := range layers {
-		n += c.evictIn(layer, b, -1)
+		widened := func(res int) orb.Bound {
+			if res == 0 {
+				return b
+			}
+			return reachBound(b, res)
+		}
+		n += c.evictIn(layer, widened)
+		c.markFlights(func(k Key) bool {
+			if !hasLayer(k, layer) {
+				return false
+			}
+			switch layer {
+			case LayerHeatmap:
+				return tileMeets(k.Tile(), widened(heatRes(k)))
+			case LayerIncidents:
+				return tileMeets(k.Tile(), widened(CountRes(int(k.Z))))
+			}
+			return tileMeets(k.Tile(), b)
+		})
 	}
 	return n
 }
 
-func (c *Cache) evictHeat(p orb.Point) int {
-	ix := c.index[LayerHeatmap]
+func hasLayer(k Key, layer string) bool { return slices.Contains(strings.Split(k.Layers, ","), layer) }
+
+// evictIn evicts the entries of a layer whose buffered tile meets
+// boundAt(res), res being the resolution of the entry's counts (0: drawn
+// as itself), at every zoom.
+func (c *Cache) evictIn(layer string, boundAt func(res int) orb.Bound) int {
+	ix := c.index[layer]
+	if ix == nil {
+		return 0
+	}
 	n := 0
-	ll := h3.NewLatLng(p[1], p[0])
-	bounds := map[int]orb.Bound{}
 	for z := 0; z <= MaxZoom; z++ {
-		if ix == nil || ix.count[z] == 0 {
+		if ix.count[z] == 0 {
 			continue
 		}
-		for res, cnt := range ix.heatRes[z] {
-			if cnt == 0 {
-				continue
+		for res, cnt := range ix.res[z] {
+			if cnt > 0 {
+				n += c.evictAt(layer, z, boundAt(res), res)
 			}
-			b, ok := bounds[res]
-			if !ok {
-				b = hexBound(ll, res, p)
-				bounds[res] = b
-			}
-			n += c.evictAt(LayerHeatmap, z, b, res)
 		}
 	}
-	c.markFlights(func(k Key) bool {
-		if !slices.Contains(strings.Split(k.Layers, ","), LayerHeatmap) {
-			return false
-		}
-		return tileMeets(k.Tile(), hexBound(ll, heatRes(k), p))
-	})
 	return n
 }
 
-// hexBound is the WGS84 bound of the res-r H3 cell containing ll; the
-// point itself if H3 cannot say.
+// hexBound is the WGS84 bound of the res-r H3 cell containing ll, and of
+// the res-r parent of its resolution-10 cell where that differs (H3 cells
+// do not nest: counts taken by parent, as from stored resolution-10
+// cells, may put the point there); the point itself if H3 cannot say.
 func hexBound(ll h3.LatLng, res int, p orb.Point) orb.Bound {
 	b := orb.Bound{Min: p, Max: p}
 	cell, err := h3.LatLngToCell(ll, res)
 	if err != nil {
 		return b
 	}
-	hex, err := cell.Boundary()
-	if err != nil {
-		return b
+	cells := []h3.Cell{cell}
+	if res < 10 {
+		if c10, err := h3.LatLngToCell(ll, 10); err == nil {
+			if parent, err := c10.Parent(res); err == nil && parent != cell {
+				cells = append(cells, parent)
+			}
+		}
 	}
-	for _, v := range hex {
-		b = b.Extend(orb.Point{v.Lng, v.Lat})
+	for _, c := range cells {
+		hex, err := c.Boundary()
+		if err != nil {
+			continue
+		}
+		for _, v := range hex {
+			b = b.Extend(orb.Point{v.Lng, v.Lat})
+		}
 	}
 	return b
 }
 
-// evictIn evicts the entries of a layer whose buffered tile meets b, at
-// every zoom, and marks matching loads in flight.
-func (c *Cache) evictIn(layer string, b orb.Bound, res int) int {
-	n := 0
-	if ix := c.index[layer]; ix != nil {
-		for z := 0; z <= MaxZoom; z++ {
-			if ix.count[z] > 0 {
-				n += c.evictAt(layer, z, b, res)
-			}
-		}
-	}
-	c.markFlights(func(k Key) bool {
-		return slices.Contains(strings.Split(k.Layers, ","), layer) && tileMeets(k.Tile(), b)
-	})
-	return n
-}
-
 // evictAt evicts the entries of a layer at zoom z whose buffered tile
-// meets b; res ≥ 0 keeps to heatmap entries of that resolution.
+// meets b and whose counts are of resolution res (entry.resOf).
 func (c *Cache) evictAt(layer string, z int, b orb.Bound, res int) int {
 	ix := c.index[layer]
 	x0, y0, x1, y1 := tileRange(b, z)
@@ -321,7 +362,7 @@ func (c *Cache) evictAt(layer string, z int, b orb.Bound, res int) int {
 	var victims []*entry
 	collect := func(es []*entry) {
 		for _, e := range es {
-			if res < 0 || e.res == res {
+			if e.resOf(layer) == res {
 				victims = append(victims, e)
 			}
 		}
@@ -379,7 +420,7 @@ func (c *Cache) EvictLayer(layer string) int {
 	for _, e := range victims {
 		c.remove(e, EvictedLayer)
 	}
-	c.markFlights(func(k Key) bool { return slices.Contains(strings.Split(k.Layers, ","), layer) })
+	c.markFlights(func(k Key) bool { return hasLayer(k, layer) })
 	return len(victims)
 }
 
@@ -442,7 +483,10 @@ func (c *Cache) put(k Key, t Tile) {
 	if el, ok := c.entries[k]; ok {
 		c.remove(el.Value.(*entry), "")
 	}
-	e := &entry{key: k, tile: t, size: size, layers: strings.Split(k.Layers, ","), res: heatRes(k)}
+	e := &entry{key: k, tile: t, size: size, layers: strings.Split(k.Layers, ","), res: heatRes(k), countRes: t.CountRes}
+	if e.countRes < 0 || e.countRes > 15 {
+		e.countRes = 0
+	}
 	c.entries[k] = c.lru.PushFront(e)
 	c.bytes += size
 	xy := [2]uint32{k.X, k.Y}
@@ -457,9 +501,7 @@ func (c *Cache) put(k Key, t Tile) {
 		}
 		ix.byZoom[k.Z][xy] = append(ix.byZoom[k.Z][xy], e)
 		ix.count[k.Z]++
-		if l == LayerHeatmap {
-			ix.heatRes[k.Z][e.res]++
-		}
+		ix.res[k.Z][e.resOf(l)]++
 	}
 	for c.bytes > c.max {
 		c.remove(c.lru.Back().Value.(*entry), EvictedLRU)
@@ -486,9 +528,7 @@ func (c *Cache) remove(e *entry, reason string) {
 			tiles[xy] = es
 		}
 		ix.count[e.key.Z]--
-		if l == LayerHeatmap {
-			ix.heatRes[e.key.Z][e.res]--
-		}
+		ix.res[e.key.Z][e.resOf(l)]--
 	}
 	if reason != "" {
 		c.evicted[reason]++

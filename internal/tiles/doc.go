@@ -9,7 +9,7 @@
 // GET /tiles/{layers}/{z}/{x}/{y}.mvt is meant to be thin:
 //
 //	layers, err := tiles.ParseLayers(c.Param("layers"))   // grid.Invalid
-//	t, err := tiles.ParseTile(z, x, y)                     // grid.Invalid, grid.NotFound
+//	t := maptile.New(x, y, z)                              // parsed and checked by the HTTP adapter
 //	key := tiles.NewKey(layers, t, tiles.FilterKey(params), scope)
 //	tile, cached, err := cache.GetOrLoad(ctx, key, func(ctx context.Context) (tiles.Tile, error) {
 //		var ls []*mvt.Layer // g.Layer(...) for grid layers; FacilityLayer, IncidentLayer,
@@ -25,8 +25,7 @@
 // Conventions: tiles have extent 4096 and are clipped to a 64-unit
 // buffer; shells are clockwise on screen (the MVT rule); layers are MVT
 // version 2. An empty tile encodes to zero bytes (no layers). Errors are
-// *grid.Error: grid.Invalid for a bad layer name, tile coordinate, H3
-// index, base URL or grid code; grid.NotFound for a tile path without
-// ".mvt"; grid.Internal for what cannot happen with sound inputs (an
+// *grid.Error: grid.Invalid for a bad layer name, H3 index, base URL or
+// grid code; grid.Internal for what cannot happen with sound inputs (an
 // unencodable property, a panic in a cache load).
 package tiles

@@ -25,6 +25,10 @@ type Tile struct {
 	// incident's overdue flag flips, a relative window moves on): the
 	// cache drops it then.
 	Expires time.Time
+	// CountRes, when not zero, says the tile's incidents layer holds
+	// counts per H3 cell of this resolution instead of points (see
+	// CountLayer), so the cache evicts it as it does heatmap tiles.
+	CountRes int
 }
 
 // Empty reports whether the tile has no features.

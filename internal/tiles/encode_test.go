@@ -92,21 +92,6 @@ func TestParseLayers(t *testing.T) {
 	}
 }
 
-func TestParseTile(t *testing.T) {
-	tl, err := tiles.ParseTile("14", "13733", "6950.mvt")
-	if err != nil || tl.Z != 14 || tl.X != 13733 || tl.Y != 6950 {
-		t.Fatalf("%v %v", tl, err)
-	}
-	for _, c := range [][3]string{{"23", "0", "0.mvt"}, {"-1", "0", "0.mvt"}, {"1", "2", "0.mvt"}, {"1", "0", "2.mvt"}, {"a", "0", "0.mvt"}, {"1", "0", "x.mvt"}} {
-		if _, err := tiles.ParseTile(c[0], c[1], c[2]); grid.KindOf(err) != grid.Invalid {
-			t.Errorf("%v: %v, want invalid", c, err)
-		}
-	}
-	if _, err := tiles.ParseTile("1", "0", "0.png"); grid.KindOf(err) != grid.NotFound {
-		t.Errorf(".png: %v, want not found", err)
-	}
-}
-
 func TestWindows(t *testing.T) {
 	now := time.Date(2026, 5, 31, 10, 42, 7, 0, time.FixedZone("CST", 8*3600))
 	w := tiles.LastWindow(now, 30*24*time.Hour)

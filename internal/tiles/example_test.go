@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/paulmach/orb/encoding/mvt"
+	"github.com/paulmach/orb/maptile"
 
 	"github.com/citygrid/citygrid/geodata"
 	"github.com/citygrid/citygrid/internal/grid"
@@ -29,7 +30,7 @@ func Example() {
 
 	// GET /tiles/cells,towns/14/13704/6819.mvt — the old town.
 	layers, _ := tiles.ParseLayers("cells,towns")
-	t, _ := tiles.ParseTile("14", "13704", "6819.mvt")
+	t := maptile.New(13704, 6819, 14)
 	key := tiles.NewKey(layers, t, "", "public")
 	draw := func(context.Context) (tiles.Tile, error) {
 		var ls []*mvt.Layer
@@ -73,7 +74,7 @@ func ExampleCache_EvictPoint() {
 	lon, lat := 121.1312, 28.8517
 	for _, scope := range []string{"public", "331082001"} {
 		for _, z := range []int{12, 14, 16} {
-			t, _ := tiles.ParseTile(fmt.Sprint(z), fmt.Sprint(tileX(lon, z)), fmt.Sprint(tileY(lat, z))+".mvt")
+			t := maptile.New(uint32(tileX(lon, z)), uint32(tileY(lat, z)), maptile.Zoom(z))
 			cache.Put(tiles.NewKey([]string{tiles.LayerIncidents}, t, "theme=parking", scope), tiles.Tile{Data: []byte{1}})
 			cache.Put(tiles.NewKey([]string{tiles.LayerCells}, t, "", scope), tiles.Tile{Data: []byte{1}})
 		}

@@ -3,7 +3,6 @@ package tiles
 import (
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/paulmach/orb"
@@ -41,6 +40,20 @@ func GridLayers() []string {
 // IsGridLayer reports whether a layer is drawn from the grid model.
 func IsGridLayer(name string) bool { return slices.Contains(GridLayers(), name) }
 
+// ServedMaxZoom is the deepest zoom the service draws: past it a tile of
+// the demo city (under 40 m across) shows nothing a zoom-20 tile
+// over-zoomed by the map does not.
+const ServedMaxZoom = 20
+
+// ZoomRange is the zooms a layer is served at. Facilities start at zoom 8,
+// below which a tile spans far more than the city.
+func ZoomRange(layer string) (minZoom, maxZoom int) {
+	if layer == LayerFacilities {
+		return 8, ServedMaxZoom
+	}
+	return 0, ServedMaxZoom
+}
+
 // Tile geometry: every layer is encoded with this extent and clipped to the
 // tile plus Buffer units on each side, so lines and fills join across tile
 // edges.
@@ -75,31 +88,6 @@ func ParseLayers(s string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// ParseTile reads the z, x and y parts of a tile path; y must carry the
-// ".mvt" suffix. A malformed or out-of-range coordinate is grid.Invalid
-// naming it; a missing suffix is grid.NotFound (tiles are only served as
-// .mvt).
-func ParseTile(z, x, yExt string) (maptile.Tile, error) {
-	zi, err := strconv.Atoi(z)
-	if err != nil || zi < 0 || zi > MaxZoom {
-		return maptile.Tile{}, grid.Errorf(grid.Invalid, "z: %q: want a zoom 0…%d", z, MaxZoom)
-	}
-	n := 1 << zi
-	xi, err := strconv.Atoi(x)
-	if err != nil || xi < 0 || xi >= n {
-		return maptile.Tile{}, grid.Errorf(grid.Invalid, "x: %q: want 0…%d at zoom %d", x, n-1, zi)
-	}
-	y, ok := strings.CutSuffix(yExt, ".mvt")
-	if !ok {
-		return maptile.Tile{}, grid.Errorf(grid.NotFound, "tiles are served as .mvt")
-	}
-	yi, err := strconv.Atoi(y)
-	if err != nil || yi < 0 || yi >= n {
-		return maptile.Tile{}, grid.Errorf(grid.Invalid, "y: %q: want 0…%d at zoom %d", y, n-1, zi)
-	}
-	return maptile.New(uint32(xi), uint32(yi), maptile.Zoom(zi)), nil
 }
 
 // TileBound is the WGS84 bound of a tile with its buffer: what a store must

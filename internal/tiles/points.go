@@ -9,6 +9,7 @@ import (
 	"github.com/paulmach/orb/encoding/mvt"
 	"github.com/paulmach/orb/geojson"
 	"github.com/paulmach/orb/maptile"
+	"github.com/uber/h3-go/v4"
 
 	"github.com/citygrid/citygrid/internal/grid"
 )
@@ -22,8 +23,10 @@ const DefaultPointLimit = 5000
 //
 // MVT has no layer-level attributes, so a cut is told in a separate small
 // layer, "meta" (see MetaLayer): one point feature at the centre of the
-// tile per layer that was cut, with properties layer (string), truncated
-// (true), total and shown (integers). A tile whose layers were all
+// tile per layer that was cut or aggregated, with properties layer
+// (string), truncated (true), total and shown (integers), and for a layer
+// drawn as counts aggregated (true), res (the H3 resolution of the counts)
+// and bound (the points a tile may carry). A tile whose layers were all
 // complete has no meta layer.
 type Meta struct {
 	Layer string
@@ -31,26 +34,37 @@ type Meta struct {
 	// in the tile and its buffer. A caller that fetched at most a bound
 	// plus one may replace it with an exact count.
 	Total int
-	// Shown is how many it holds.
+	// Shown is how many it holds (0 when Aggregated).
 	Shown int
+	// Aggregated says the layer holds counts per H3 cell (CountLayer)
+	// instead of its points, at resolution Res.
+	Aggregated bool
+	Res        int
+	// Bound is the most points the layer may carry in one tile (0: not
+	// said).
+	Bound int
 }
 
 // Truncated reports whether the layer was cut.
-func (m Meta) Truncated() bool { return m.Shown < m.Total }
+func (m Meta) Truncated() bool { return m.Shown < m.Total || m.Aggregated }
 
-// MetaLayer is the "meta" layer telling which point layers were cut; nil
-// when none was.
+// MetaLayer is the "meta" layer telling which point layers were cut or
+// aggregated; nil when none was.
 func MetaLayer(ms ...Meta) *mvt.Layer {
 	l := &mvt.Layer{Name: LayerMeta, Version: 2, Extent: Extent}
 	for _, m := range ms {
 		if !m.Truncated() {
 			continue
 		}
-		l.Features = append(l.Features, &geojson.Feature{
-			Geometry: orb.Point{Extent / 2, Extent / 2},
-			Properties: geojson.Properties{"layer": m.Layer, "truncated": true,
-				"total": int64(m.Total), "shown": int64(m.Shown)},
-		})
+		props := geojson.Properties{"layer": m.Layer, "truncated": true,
+			"total": int64(m.Total), "shown": int64(m.Shown)}
+		if m.Aggregated {
+			props["aggregated"], props["res"] = true, int64(m.Res)
+		}
+		if m.Bound > 0 {
+			props["bound"] = int64(m.Bound)
+		}
+		l.Features = append(l.Features, &geojson.Feature{Geometry: orb.Point{Extent / 2, Extent / 2}, Properties: props})
 	}
 	if len(l.Features) == 0 {
 		return nil
@@ -161,4 +175,70 @@ func OverdueChanges(xs []grid.Incident, now time.Time) time.Time {
 		return next
 	}
 	return next.Add(time.Nanosecond) // overdue is strictly after the deadline
+}
+
+// The incidents layer's zoom policy. From IncidentPointsFrom on, a tile
+// carries the incidents as points while they number at most
+// DefaultPointLimit after its filters; past that, and at every lower zoom
+// (where a tile of the demo city spans 10 km or more and a month holds
+// thousands of incidents), it carries counts per H3 cell of resolution
+// CountRes(z) from the heatmap read model, and its meta layer says so.
+const IncidentPointsFrom = 12
+
+// CountRes is the H3 resolution of counts drawn at zoom z: one finer than
+// the heatmap's hexagons (TileRes), so that count points sit some 10–20
+// pixels apart; at most 10, the finest resolution the heatmap read model
+// counts.
+func CountRes(z int) int { return min(TileRes(z)+1, 10) }
+
+// CountLayer draws counts per H3 cell as points at the cells' centres in
+// tile t, layer name, properties h3 (the index as a string) and count.
+// Only cells whose centre lies in the tile and its buffer are drawn, so a
+// cell is counted in exactly one tile of a zoom (apart from the buffer);
+// the sum of their counts is returned as the tile's total. An invalid H3
+// index is grid.Invalid.
+func CountLayer(name string, t maptile.Tile, cells []grid.HeatCell) (*mvt.Layer, int64, error) {
+	near, err := nearTile(TileBound(t), cells)
+	if err != nil {
+		return nil, 0, err
+	}
+	l := &mvt.Layer{Name: name, Version: 2, Extent: Extent}
+	tt := newToTile(t)
+	cb := clipBound()
+	var total int64
+	for _, hc := range near {
+		ll, err := h3.Cell(hc.H3).LatLng()
+		if err != nil {
+			return nil, 0, grid.Errorf(grid.Invalid, "tiles: H3 cell %x: %v", hc.H3, err)
+		}
+		p := tt.at(mercator(orb.Point{ll.Lng, ll.Lat}))
+		if !cb.Contains(p) || hc.Count <= 0 {
+			continue
+		}
+		total += hc.Count
+		l.Features = append(l.Features, &geojson.Feature{Geometry: orb.Point{math.Floor(p[0]), math.Floor(p[1])},
+			Properties: geojson.Properties{"h3": h3.Cell(hc.H3).String(), "count": hc.Count}})
+	}
+	return l, total, nil
+}
+
+// CountIn is the sum of the counts of the cells whose centre lies in tile t
+// and its buffer: what CountLayer would draw, without drawing it.
+func CountIn(t maptile.Tile, cells []grid.HeatCell) (int64, error) {
+	near, err := nearTile(TileBound(t), cells)
+	if err != nil {
+		return 0, err
+	}
+	tb := TileBound(t)
+	var total int64
+	for _, hc := range near {
+		ll, err := h3.Cell(hc.H3).LatLng()
+		if err != nil {
+			return 0, grid.Errorf(grid.Invalid, "tiles: H3 cell %x: %v", hc.H3, err)
+		}
+		if tb.Contains(orb.Point{ll.Lng, ll.Lat}) && hc.Count > 0 {
+			total += hc.Count
+		}
+	}
+	return total, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/tiles"
+	"github.com/uber/h3-go/v4"
 )
 
 func decode(t *testing.T, tile tiles.Tile) map[string]*mvt.Layer {
@@ -174,5 +175,28 @@ func TestPointOnTheBufferEdge(t *testing.T) {
 	}
 	if _, m := tiles.FacilityLayer(tile, outside, 0); m.Total != 0 {
 		t.Errorf("a point just outside the buffer is drawn")
+	}
+}
+
+// Counts are drawn at the centres of their cells in the tile, and the
+// meta layer says the layer is aggregated.
+func TestCountLayer(t *testing.T) {
+	tile := oldTown(14)
+	near, _ := h3.LatLngToCell(h3.NewLatLng(28.85, 121.13), 9)
+	far, _ := h3.LatLngToCell(h3.NewLatLng(29.5, 121.9), 9)
+	cells := []grid.HeatCell{{H3: uint64(near), Count: 7}, {H3: uint64(far), Count: 5}}
+	l, total, err := tiles.CountLayer("incidents", tile, cells)
+	if err != nil || total != 7 || len(l.Features) != 1 || l.Features[0].Properties["h3"] != near.String() {
+		t.Fatalf("%v %d %v", l, total, err)
+	}
+	if n, err := tiles.CountIn(tile, cells); n != 7 || err != nil {
+		t.Errorf("CountIn %d %v", n, err)
+	}
+	m := tiles.MetaLayer(tiles.Meta{Layer: "incidents", Total: 7, Aggregated: true, Res: 9, Bound: 5000})
+	if m == nil || m.Features[0].Properties["aggregated"] != true || m.Features[0].Properties["res"] != int64(9) {
+		t.Errorf("meta %v", m)
+	}
+	if tiles.MetaLayer(tiles.Meta{Layer: "incidents", Total: 3, Shown: 3}) != nil {
+		t.Error("a complete layer has a meta feature")
 	}
 }

@@ -1,6 +1,7 @@
 package tiles
 
 import (
+	"fmt"
 	"math"
 	"net/url"
 	"slices"
@@ -94,15 +95,18 @@ func layerDocs(name string) (string, map[string]string) {
 		return "Facilities (cameras, gas points, toilets, …) with their own attributes; feature id: the facility code",
 			map[string]string{"code": s, "name": s, "kind": s}
 	case LayerIncidents:
-		return "Incidents; feature id: the incident id; deadline in Unix seconds",
+		return fmt.Sprintf("Incidents; feature id: the incident id; deadline in Unix seconds. From zoom %d a tile holds the incidents as points "+
+				"while they number at most %d; below zoom %d, and in a tile past that bound, it holds counts per H3 cell instead "+
+				"(points at the cells' centres with h3 and count; the meta layer says aggregated, res and total)",
+				IncidentPointsFrom, DefaultPointLimit, IncidentPointsFrom),
 			map[string]string{"category": s, "theme": s, "status": s, "deadline": n, "overdue": b,
-				"department": s, "cell": s, "town": s}
+				"department": s, "cell": s, "town": s, "h3": s, "count": n}
 	case LayerHeatmap:
 		return "Incidents per H3 cell; the resolution follows the zoom",
 			map[string]string{"h3": s, "count": n}
 	case LayerMeta:
-		return "Point layers cut at their per-tile bound: one point per cut layer",
-			map[string]string{"layer": s, "truncated": b, "total": n, "shown": n}
+		return "Point layers cut at their per-tile bound or drawn as counts: one point per such layer",
+			map[string]string{"layer": s, "truncated": b, "total": n, "shown": n, "aggregated": b, "res": n, "bound": n}
 	}
 	return "", nil
 }

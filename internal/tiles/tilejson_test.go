@@ -73,9 +73,11 @@ func TestTileJSON(t *testing.T) {
 		t.Fatalf("center %v", doc.Center)
 	}
 	want := map[string]map[string]string{
-		"cells":     {"code": "String", "name": "String", "community": "String", "town": "String", "area_m2": "Number"},
-		"incidents": {"category": "String", "theme": "String", "status": "String", "deadline": "Number", "overdue": "Boolean", "department": "String", "cell": "String", "town": "String"},
-		"meta":      {"layer": "String", "truncated": "Boolean", "total": "Number", "shown": "Number"},
+		"cells": {"code": "String", "name": "String", "community": "String", "town": "String", "area_m2": "Number"},
+		"incidents": {"category": "String", "theme": "String", "status": "String", "deadline": "Number", "overdue": "Boolean", "department": "String", "cell": "String", "town": "String",
+			"h3": "String", "count": "Number"},
+		"meta": {"layer": "String", "truncated": "Boolean", "total": "Number", "shown": "Number",
+			"aggregated": "Boolean", "res": "Number", "bound": "Number"},
 	}
 	if len(doc.VectorLayers) != len(want) {
 		t.Fatalf("vector_layers %s", b)

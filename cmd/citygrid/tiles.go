@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/citygrid/citygrid/internal/httpapi"
+	"github.com/citygrid/citygrid/internal/postgres"
+)
+
+// tileCacheFlag is serve's --tile-cache-mb, defaulting to
+// $CITYGRID_TILE_CACHE_MB, else 64.
+func tileCacheFlag(fs *flag.FlagSet) (*int, error) {
+	mb := 64
+	if v := os.Getenv("CITYGRID_TILE_CACHE_MB"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("CITYGRID_TILE_CACHE_MB=%q: want a whole number of megabytes (0: no cache)", v)
+		}
+		mb = n
+	}
+	return fs.Int("tile-cache-mb", mb, "size of the vector tile cache in MB, 0 for none (default $CITYGRID_TILE_CACHE_MB, else 64)"), nil
+}
+
+// tileCacheBytes is the server's TileCacheBytes for a size in MB (0: no
+// cache).
+func tileCacheBytes(mb int) int64 {
+	if mb <= 0 {
+		return -1
+	}
+	return int64(mb) << 20
+}
+
+// tileHooks lets the heatmap read model's listener, started before the
+// server exists, tell the server's tile cache when it has taken in a
+// rollup notification.
+type tileHooks struct {
+	srv atomic.Pointer[httpapi.Server]
+}
+
+func (h *tileHooks) rollupsApplied() {
+	if s := h.srv.Load(); s != nil {
+		s.RollupsApplied()
+	}
+}
+
+// startTiles wires the tile cache's invalidation: this process's writes
+// evict as they commit (after the heatmap read model has heard of them),
+// other replicas' by NOTIFY, and a reconnect of that listener forgets
+// every incident tile. The grid layers are drawn once in the background.
+func startTiles(ctx context.Context, db *postgres.DB, srv *httpapi.Server, hooks *tileHooks, log *slog.Logger) {
+	hooks.srv.Store(srv)
+	db.OnIncidentsChanged(func(ch postgres.IncidentChange) { srv.TilesChanged(tileChange(ch)) })
+	go db.ListenIncidentChanges(ctx, func(ch postgres.IncidentChange) { srv.RemoteTilesChanged(tileChange(ch)) },
+		srv.ForgetIncidentTiles, log)
+	go func() {
+		if err := srv.WarmTiles(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("drawing the grid layers ahead failed; the first tile will", "err", err)
+		}
+	}()
+}
+
+func tileChange(ch postgres.IncidentChange) httpapi.TileChange {
+	return httpapi.TileChange{Points: ch.Points, Areas: ch.Areas, Counted: ch.Counted, All: ch.All}
+}

@@ -1,0 +1,268 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/paulmach/orb"
+)
+
+// TilesChannel tells every replica where committed writes changed
+// incidents, so that cached vector tiles there are evicted. Payloads:
+// "origin;c;lon,lat;…" (incidents created at these points: counts
+// changed), "origin;a;lon,lat;…" (incidents whose attributes changed
+// there, e.g. a lifecycle action), "origin;C;minlon,minlat,maxlon,maxlat;…"
+// (incidents created somewhere in these areas: a large bulk load), or
+// "origin;*" (anything may have changed).
+const TilesChannel = "citygrid_tiles"
+
+// Beyond maxChangePoints points a change is told as areas: squares of
+// changeCell degrees (about 1 km), coarsened until there are at most
+// maxChangePoints of them, so a bulk load of 100,000 incidents costs a few
+// notifications and a few thousand evictions, not 100,000 of each.
+const (
+	maxChangePoints = 1000
+	changeCell      = 0.01
+)
+
+// IncidentChange is what a committed write changed under the tiles.
+type IncidentChange struct {
+	// Points are where incidents were created or changed.
+	Points []orb.Point
+	// Areas cover the changed points of a write too large to list them
+	// (WGS84 bounds).
+	Areas []orb.Bound
+	// Counted says incidents were added (a create, a bulk load): counts per
+	// cell changed too. False for a change of attributes (a lifecycle
+	// action), which moves nothing and counts nothing.
+	Counted bool
+	// All says anything may have changed: a notification could not be
+	// read.
+	All bool
+}
+
+// tileFeed reports incident changes: to this process at once after
+// commit, to the other replicas in one NOTIFY per short interval.
+type tileFeed struct {
+	mu        sync.Mutex
+	local     func(IncidentChange)
+	pending   []IncidentChange
+	scheduled bool
+}
+
+// OnIncidentsChanged registers f to hear where this process's writes
+// changed incidents, once they have committed and after the heatmap read
+// model has been told (OnRollupChange), before the write returns.
+func (db *DB) OnIncidentsChanged(f func(IncidentChange)) {
+	db.tiles.mu.Lock()
+	db.tiles.local = f
+	db.tiles.mu.Unlock()
+}
+
+// incidentsChanged reports a committed write's points: to this process,
+// and queued for the other replicas.
+func (db *DB) incidentsChanged(pts []orb.Point, counted bool) {
+	if len(pts) == 0 {
+		return
+	}
+	ch := coarsen(IncidentChange{Points: pts, Counted: counted})
+	f := db.tiles
+	f.mu.Lock()
+	local := f.local
+	f.pending = append(f.pending, ch)
+	if !f.scheduled {
+		f.scheduled = true
+		time.AfterFunc(20*time.Millisecond, db.flushTiles)
+	}
+	f.mu.Unlock()
+	if local != nil {
+		local(ch)
+	}
+}
+
+// pointsOf wraps a stream of incidents to collect their points as they
+// pass.
+func pointsOf(next func() (*grid.Incident, error)) (func() (*grid.Incident, error), *[]orb.Point) {
+	var pts []orb.Point
+	return func() (*grid.Incident, error) {
+		x, err := next()
+		if x != nil {
+			pts = append(pts, x.Point)
+		}
+		return x, err
+	}, &pts
+}
+
+// coarsen turns a change of many points into areas.
+func coarsen(ch IncidentChange) IncidentChange {
+	if len(ch.Points) <= maxChangePoints {
+		return ch
+	}
+	for size := changeCell; ; size *= 2 {
+		seen := map[[2]int64]bool{}
+		for _, p := range ch.Points {
+			seen[[2]int64{int64(math.Floor(p[0] / size)), int64(math.Floor(p[1] / size))}] = true
+		}
+		if len(seen) > maxChangePoints && size < 10 {
+			continue
+		}
+		keys := make([][2]int64, 0, len(seen))
+		for k := range seen {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(a, b [2]int64) int {
+			if a[0] != b[0] {
+				return int(a[0] - b[0])
+			}
+			return int(a[1] - b[1])
+		})
+		out := IncidentChange{Counted: ch.Counted}
+		for _, k := range keys {
+			lo := orb.Point{float64(k[0]) * size, float64(k[1]) * size}
+			out.Areas = append(out.Areas, orb.Bound{Min: lo, Max: orb.Point{lo[0] + size, lo[1] + size}})
+		}
+		return out
+	}
+}
+
+func (db *DB) flushTiles() {
+	f := db.tiles
+	f.mu.Lock()
+	chs := f.pending
+	f.pending = nil
+	f.scheduled = false
+	f.mu.Unlock()
+	var payloads []string
+	for _, ch := range chs {
+		payloads = append(payloads, encodeChange(db.feed.origin, ch)...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := db.pool.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, TilesChannel, payloads); err != nil {
+		// The database is away: try again in a second. (The other
+		// replicas' listeners lose their connection too, and clear their
+		// caches when it is back.)
+		f.mu.Lock()
+		f.pending = append(chs, f.pending...)
+		if !f.scheduled {
+			f.scheduled = true
+			time.AfterFunc(time.Second, db.flushTiles)
+		}
+		f.mu.Unlock()
+	}
+}
+
+// encodeChange renders the payloads of a change, each under maxPayload.
+func encodeChange(origin string, ch IncidentChange) []string {
+	if ch.All {
+		return []string{origin + ";*"}
+	}
+	var out []string
+	emit := func(kind string, items []string) {
+		var b strings.Builder
+		head := origin + ";" + kind
+		b.WriteString(head)
+		for _, it := range items {
+			if b.Len()+1+len(it) > maxPayload {
+				out = append(out, b.String())
+				b.Reset()
+				b.WriteString(head)
+			}
+			b.WriteString(";" + it)
+		}
+		if b.Len() > len(head) {
+			out = append(out, b.String())
+		}
+	}
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 7, 64) }
+	if len(ch.Points) > 0 {
+		items := make([]string, len(ch.Points))
+		for i, p := range ch.Points {
+			items[i] = f(p[0]) + "," + f(p[1])
+		}
+		kind := "a"
+		if ch.Counted {
+			kind = "c"
+		}
+		emit(kind, items)
+	}
+	if len(ch.Areas) > 0 {
+		items := make([]string, len(ch.Areas))
+		for i, b := range ch.Areas {
+			items[i] = f(b.Min[0]) + "," + f(b.Min[1]) + "," + f(b.Max[0]) + "," + f(b.Max[1])
+		}
+		kind := "A"
+		if ch.Counted {
+			kind = "C"
+		}
+		emit(kind, items)
+	}
+	return out
+}
+
+// decodeChange reads a payload.
+func decodeChange(p string) (origin string, ch IncidentChange, err error) {
+	parts := strings.Split(p, ";")
+	origin = parts[0]
+	if len(parts) < 2 {
+		return origin, ch, fmt.Errorf("tile notification %q: no kind", p)
+	}
+	kind := parts[1]
+	switch kind {
+	case "*":
+		ch.All = true
+		return origin, ch, nil
+	case "c", "C":
+		ch.Counted = true
+	case "a", "A":
+	default:
+		return origin, ch, fmt.Errorf("tile notification %q: unknown kind %q", p, kind)
+	}
+	for _, it := range parts[2:] {
+		fs := strings.Split(it, ",")
+		vs := make([]float64, len(fs))
+		for i, s := range fs {
+			v, err := strconv.ParseFloat(s, 64)
+			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+				return origin, ch, fmt.Errorf("tile notification %q: bad number %q", p, s)
+			}
+			vs[i] = v
+		}
+		switch {
+		case (kind == "c" || kind == "a") && len(vs) == 2:
+			ch.Points = append(ch.Points, orb.Point{vs[0], vs[1]})
+		case (kind == "C" || kind == "A") && len(vs) == 4 && vs[0] <= vs[2] && vs[1] <= vs[3]:
+			ch.Areas = append(ch.Areas, orb.Bound{Min: orb.Point{vs[0], vs[1]}, Max: orb.Point{vs[2], vs[3]}})
+		default:
+			return origin, ch, fmt.Errorf("tile notification %q: bad item %q", p, it)
+		}
+	}
+	return origin, ch, nil
+}
+
+// ListenIncidentChanges calls onChange with what other replicas' writes
+// changed (this process's own come through OnIncidentsChanged), and
+// onConnect after every (re)connect, since notifications sent while
+// disconnected are lost: the caller forgets what it cached then. It
+// returns when ctx ends.
+func (db *DB) ListenIncidentChanges(ctx context.Context, onChange func(IncidentChange), onConnect func(), log *slog.Logger) {
+	db.listen(ctx, TilesChannel, func(p string) {
+		origin, ch, err := decodeChange(p)
+		if err != nil {
+			log.Warn("unreadable tile notification; evicting every incident tile", "err", err)
+			onChange(IncidentChange{All: true, Counted: true})
+			return
+		}
+		if origin != db.feed.origin {
+			onChange(ch)
+		}
+	}, onConnect, log)
+}
