@@ -220,12 +220,23 @@ func operands(k column, v any, ordered bool, a *sqlArgs) (string, string, error)
 	return bad()
 }
 
-// geometryParam passes a WGS84 geometry as a parameter: a box as an
-// envelope, anything else as WKB.
+// geometryParam passes a WGS84 geometry as a parameter: a box with area as
+// an envelope (one without area as the point or line it is: PostGIS's
+// envelope of no area meets nothing sensibly), a polygonal geometry made
+// valid first (overlapping parts or a self-crossing ring would make GEOS
+// fail the query; the valid form keeps the union of the parts, as
+// grid.Eval reads them), once per query as a scalar subquery.
 func geometryParam(g orb.Geometry, a *sqlArgs) (string, error) {
 	if b, ok := g.(orb.Bound); ok {
-		return "ST_MakeEnvelope(" + a.add(b.Min[0]) + "::float8, " + a.add(b.Min[1]) + "::float8, " +
-			a.add(b.Max[0]) + "::float8, " + a.add(b.Max[1]) + "::float8, 4326)", nil
+		switch {
+		case b.Min == b.Max:
+			g = b.Min
+		case b.Min[0] == b.Max[0] || b.Min[1] == b.Max[1]:
+			g = orb.LineString{b.Min, b.Max}
+		default:
+			return "ST_MakeEnvelope(" + a.add(b.Min[0]) + "::float8, " + a.add(b.Min[1]) + "::float8, " +
+				a.add(b.Max[0]) + "::float8, " + a.add(b.Max[1]) + "::float8, 4326)", nil
+		}
 	}
 	if r, ok := g.(orb.Ring); ok {
 		g = orb.Polygon{r}
@@ -234,5 +245,10 @@ func geometryParam(g orb.Geometry, a *sqlArgs) (string, error) {
 	if err != nil {
 		return "", grid.Errorf(grid.Invalid, "geometry: %v", err)
 	}
-	return "ST_GeomFromWKB(" + a.add(bs) + "::bytea, 4326)", nil
+	lit := "ST_GeomFromWKB(" + a.add(bs) + "::bytea, 4326)"
+	switch g.(type) {
+	case orb.Polygon, orb.MultiPolygon, orb.Collection:
+		return "(SELECT ST_MakeValid(" + lit + ", 'method=structure'))", nil
+	}
+	return lit, nil
 }

@@ -53,6 +53,17 @@ func TestConditionsAgree(t *testing.T) {
 			return grid.Like{Prop: "code", Pattern: x[:rng.IntN(len(x))] + "%" + x[len(x)-1:]}
 		case 7:
 			p := pick().Point
+			switch rng.IntN(4) {
+			case 0: // a box without area: the point itself
+				return grid.Intersects{Geometry: orb.Bound{Min: p, Max: p}}
+			case 1: // a box without height: a line through the point
+				return grid.Intersects{Geometry: orb.Bound{Min: orb.Point{p[0] - 0.01, p[1]}, Max: orb.Point{p[0] + 0.01, p[1]}}}
+			case 2: // overlapping parts: GEOS would fail on them unrepaired
+				sq := func(x, y, d float64) orb.Polygon {
+					return orb.Polygon{{{x, y}, {x + d, y}, {x + d, y + d}, {x, y + d}, {x, y}}}
+				}
+				return grid.Intersects{Geometry: orb.MultiPolygon{sq(p[0]-0.02, p[1]-0.02, 0.03), sq(p[0]-0.01, p[1]-0.01, 0.03)}}
+			}
 			d := 0.002 + rng.Float64()*0.05
 			return grid.Intersects{Geometry: orb.Bound{Min: orb.Point{p[0] - d, p[1] - d}, Max: orb.Point{p[0] + d, p[1] + d}}}
 		default:
