@@ -350,6 +350,7 @@ func (c *Cluster) start(ctx context.Context, wantPort int) error {
 	if pf, err := readPidFile(c.pidPath()); err == nil {
 		c.pid = pf.pid
 	}
+	os.Remove(filepath.Join(c.dataDir, stopNoteName)) // about a postmaster before this one
 	if err := c.waitReady(ctx); err != nil {
 		return err
 	}
@@ -573,14 +574,16 @@ func pgCode(err error) string {
 }
 
 // Stop shuts the postmaster down (pg_ctl stop -m fast) when this Cluster
-// started it; for an attached cluster it does nothing. Stop is idempotent.
+// started it (or its supervisor restarted it); for an attached cluster it
+// does nothing. Either way it ends supervision. Stop is idempotent.
 func (c *Cluster) Stop(ctx context.Context) error {
-	if !c.owned {
-		return nil
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stopped {
+		return nil
+	}
+	if !c.owned {
+		c.stopped = true // nothing to shut down; ends a supervisor
 		return nil
 	}
 	if _, ok := ctx.Deadline(); !ok {
@@ -599,6 +602,9 @@ func (c *Cluster) Stop(ctx context.Context) error {
 		return nil
 	}
 	t0 := time.Now()
+	// Tells the supervisors of other processes (another serve attached to
+	// this cluster) that it was a citygrid process finishing, not an operator.
+	noteStop(c.dataDir, c.pid)
 	if err := c.pgCtlStop(ctx); err != nil {
 		return err
 	}
@@ -660,13 +666,21 @@ func (c *Cluster) userinfo() *url.Userinfo {
 }
 
 // Owned reports whether this process started the postmaster (and Stop stops it).
-func (c *Cluster) Owned() bool { return c.owned }
+func (c *Cluster) Owned() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.owned
+}
 
 // Port is the server's loopback TCP port (also part of the socket's name).
 func (c *Cluster) Port() int { return c.port }
 
-// PID is the postmaster's process ID.
-func (c *Cluster) PID() int { return c.pid }
+// PID is the postmaster's process ID (after a restart by Supervise, the new one's).
+func (c *Cluster) PID() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pid
+}
 
 // Dir is the cluster's data directory (DataDir/pg).
 func (c *Cluster) Dir() string { return c.clusterDir }
