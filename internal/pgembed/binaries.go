@@ -188,3 +188,37 @@ func isDir(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.IsDir()
 }
+
+// ClientProgram returns the path of a PostgreSQL client program (pg_dump,
+// pg_restore, psql): from the installation FindBinaries picks, so that it
+// is the embedded server's own version, else from the newest installation
+// under /usr/lib/postgresql that has it, else from PATH. Its error, wrapping
+// ErrNotInstalled, says which package to install.
+func ClientProgram(name string) (string, error) {
+	if in, err := findInstall(); err == nil && isFile(in.bin(name)) {
+		return in.bin(name), nil
+	}
+	for _, in := range candidates() {
+		if isFile(in.bin(name)) {
+			return in.bin(name), nil
+		}
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
+	for _, d := range dirs {
+		if p := filepath.Join(d, name); isFile(p) {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("pgembed: %w: no %s found (pg_config --bindir, /usr/lib/postgresql/*/bin, PATH): install postgresql-client-15 (apt-get install postgresql-client-15)",
+		ErrNotInstalled, name)
+}
+
+// versionOf reads the major version from /usr/lib/postgresql/<ver>/bin; 0 if none.
+func versionOf(binDir string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return v
+}
