@@ -28,12 +28,16 @@ func dataDirFlag(fs *flag.FlagSet) *string {
 // was empty, and the embedded cluster behind it when there is one.
 type database struct {
 	*postgres.DB
-	cluster *pgembed.Cluster
+	cluster     *pgembed.Cluster
+	unsupervise func() // ends the cluster's supervision (serve); nil if none
 }
 
-// Close closes the pool and stops the embedded cluster if this process
-// started it.
+// Close ends the cluster's supervision, closes the pool and stops the
+// embedded cluster if this process started it.
 func (d *database) Close() {
+	if d.unsupervise != nil {
+		d.unsupervise()
+	}
 	d.DB.Close()
 	if d.cluster != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -46,21 +50,11 @@ func (d *database) Close() {
 // dataDir (starting it unless a serve runs it already), migrates, and loads
 // the demo city into an empty database when loadDemo is set.
 func openDatabase(ctx context.Context, dataDir string, loadDemo bool, log *slog.Logger) (*database, error) {
-	d := &database{}
-	url := os.Getenv("DATABASE_URL")
-	if url == "" {
-		c, err := pgembed.Start(ctx, pgembed.Options{DataDir: dataDir, Logger: log})
-		if err != nil {
-			return nil, fmt.Errorf("embedded PostGIS under %s: %w", dataDir, err)
-		}
-		d.cluster = c
-		url = c.ConnString()
-		if c.Owned() {
-			log.Info("embedded PostGIS started", "data_dir", dataDir, "port", c.Port())
-		} else {
-			log.Info("embedded PostGIS already running; attached", "data_dir", dataDir, "port", c.Port())
-		}
+	url, cluster, err := databaseURL(ctx, dataDir, log)
+	if err != nil {
+		return nil, err
 	}
+	d := &database{cluster: cluster}
 	db, err := postgres.Open(ctx, url)
 	if err != nil {
 		d.stopCluster()
@@ -93,6 +87,25 @@ func openDatabase(ctx context.Context, dataDir string, loadDemo bool, log *slog.
 		}
 	}
 	return d, nil
+}
+
+// databaseURL is DATABASE_URL, or the connection string of the embedded
+// cluster of dataDir, which it starts unless a serve runs it already (the
+// cluster returned is then an attachment, whose Stop does nothing).
+func databaseURL(ctx context.Context, dataDir string, log *slog.Logger) (string, *pgembed.Cluster, error) {
+	if url := os.Getenv("DATABASE_URL"); url != "" {
+		return url, nil, nil
+	}
+	c, err := pgembed.Start(ctx, pgembed.Options{DataDir: dataDir, Logger: log})
+	if err != nil {
+		return "", nil, fmt.Errorf("embedded PostGIS under %s: %w", dataDir, err)
+	}
+	if c.Owned() {
+		log.Info("embedded PostGIS started", "data_dir", dataDir, "port", c.Port())
+	} else {
+		log.Info("embedded PostGIS already running; attached", "data_dir", dataDir, "port", c.Port())
+	}
+	return c.ConnString(), c, nil
 }
 
 func (d *database) stopCluster() {

@@ -85,6 +85,8 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 		return err
 	}
 	defer db.Close()
+	restarts := newRestartsCounter()
+	db.supervise(ctx, log, restarts)
 
 	cat := locate.NewCatalog(db.DB)
 	if err := refresh(ctx, cat, log); err != nil {
@@ -110,7 +112,7 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), restarts)
 	webFiles := opts.Web
 	if webFiles == nil {
 		if webFiles, err = httpapi.WebFiles(web.Dist(), httpapi.WebConfig{}); err != nil {
