@@ -146,4 +146,15 @@ func isUnavailable(err error) bool {
 	return pgconn.SafeToRetry(err) || pgconn.Timeout(err)
 }
 
+// outcomeUnknown reports an error after which a write may have committed:
+// it was sent, and no answer came back (the request's context ended, the
+// connection broke). An error the server sent, a connection never made or
+// a statement never sent means nothing was written.
+func outcomeUnknown(err error) bool {
+	var pgErr *pgconn.PgError
+	var connErr *pgconn.ConnectError
+	return err != nil && err != errDuplicate && !pgconn.SafeToRetry(err) &&
+		!errors.As(err, &pgErr) && !errors.As(err, &connErr)
+}
+
 func notFound(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

@@ -167,6 +167,12 @@ func (db *DB) bulkStream(ctx context.Context, next func() (*grid.Incident, error
 		return notifySlices(ctx, tx, db.feed.origin, touched)
 	})
 	if err != nil {
+		if len(touched) > 0 && outcomeUnknown(err) {
+			// Lost at the commit, which may have gone through (the other
+			// replicas heard of it then): report it here as written.
+			db.committed(touched)
+			db.incidentsChanged(*points, true)
+		}
 		return grid.BulkResult{}, db.classify(err)
 	}
 	if len(touched) > 0 {
@@ -355,6 +361,16 @@ func (db *DB) createIncident(ctx context.Context, x *grid.Incident, actor string
 	if err == nil {
 		x.ID = *id
 		db.createdOne(slice.slice())
+		db.incidentsChanged([]orb.Point{x.Point}, true)
+	}
+	if outcomeUnknown(err) {
+		// The statement may have committed before the error reached us (a
+		// request cancelled, a connection lost): report it as written. A
+		// needless reload costs little; a missed one leaves every read
+		// model short until its listener reconnects.
+		ss := []grid.RollupSlice{slice.slice()}
+		db.committed(ss)
+		db.notifyLater(ss)
 		db.incidentsChanged([]orb.Point{x.Point}, true)
 	}
 	if err == errDuplicate {
