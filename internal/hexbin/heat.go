@@ -520,6 +520,7 @@ func (h *Heat) Heatmap(ctx context.Context, q grid.HeatQuery) ([]grid.HeatCell, 
 			h.mu.RUnlock()
 			return h.fallback.Heatmap(ctx, q)
 		}
+		epoch := h.epoch
 		for _, cat := range cats {
 			for day := first; day <= last; day++ {
 				k := blockKey{cat, day}
@@ -552,7 +553,7 @@ func (h *Heat) Heatmap(ctx context.Context, q grid.HeatQuery) ([]grid.HeatCell, 
 		if attempt == 3 { // cannot happen unless loads fail to install: ask the database
 			return h.fallback.Heatmap(ctx, q)
 		}
-		if err := h.reload(ctx, stale); err != nil {
+		if err := h.reload(ctx, stale, epoch); err != nil {
 			return nil, err
 		}
 	}
@@ -649,9 +650,17 @@ func sumUp(counts []int32, up []uint32, es []uint32, mask uint32) {
 	}
 }
 
-// reload reads the blocks of stale slices again and installs them.
-func (h *Heat) reload(ctx context.Context, stale []grid.RollupSlice) error {
+// reload reads the blocks of stale slices again and installs them, unless
+// everything was invalidated since the caller found them stale (epoch): a
+// full load begun meanwhile may have read less than this reload would, and
+// installed over it, it would keep the block without the slices' marks.
+// The caller then finds the model loading and asks the fallback.
+func (h *Heat) reload(ctx context.Context, stale []grid.RollupSlice, epoch uint64) error {
 	h.mu.Lock()
+	if h.epoch != epoch {
+		h.mu.Unlock()
+		return nil
+	}
 	h.clock++
 	start := h.clock
 	h.mu.Unlock()

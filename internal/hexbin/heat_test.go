@@ -264,3 +264,65 @@ func TestHeatTownScopedReload(t *testing.T) {
 		t.Errorf("town a after a write reported for every town: %d (reloaded %v), want 10 after a reload", n, reloaded)
 	}
 }
+
+// TestHeatReloadRacingAFullLoad: a query finds a slice stale; before its
+// reload starts, a reconnect invalidates everything, the full load takes
+// its snapshot, and a write commits. The full load must not leave the
+// slice clean without that write: the reload that lost the race does not
+// install (nor clear the slice's marks), and the write is counted.
+func TestHeatReloadRacingAFullLoad(t *testing.T) {
+	ctx := context.Background()
+	loc := time.FixedZone("CST", 8*3600)
+	cell, err := h3.LatLngToCell(h3.NewLatLng(28.85, 121.13), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grid.RollupSlice{Category: "E0505", Day: grid.Date{Year: 2026, Month: 3, Day: 2}, Town: "331082001"}
+	src := &memRollups{}
+	src.add(memRow{s, 9, uint64(cell), 1})
+	heat := NewHeat(src, noFallback{t}, loc)
+	if err := heat.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	src.add(memRow{s, 10, uint64(cell), 1})
+	heat.Invalidate([]grid.RollupSlice{s})
+	heat.mu.RLock()
+	seen := heat.epoch // what the query saw when it found the slice stale
+	heat.mu.RUnlock()
+
+	src.pause = make(chan chan struct{})
+	heat.InvalidateAll(ctx)
+	resumeLoad := <-src.pause // the full load has its snapshot (2)
+	src.add(memRow{s, 11, uint64(cell), 1})
+	heat.Invalidate([]grid.RollupSlice{s})
+	done := make(chan error, 1)
+	go func() { done <- heat.reload(ctx, []grid.RollupSlice{s}, seen) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case r := <-src.pause: // it read (3) and will install over what the full load brings
+		close(r)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(resumeLoad)
+	if err := heat.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	src.pause = nil
+	cs, err := heat.Heatmap(ctx, grid.HeatQuery{Categories: []string{"E0505"}, Res: 9,
+		From: time.Date(2026, 3, 2, 0, 0, 0, 0, loc), To: time.Date(2026, 3, 3, 0, 0, 0, 0, loc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, c := range cs {
+		n += c.Count
+	}
+	if n != 3 {
+		t.Fatalf("after the race: %d incidents, want 3", n)
+	}
+}
