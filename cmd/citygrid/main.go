@@ -1,5 +1,5 @@
 // Command citygrid is the grid-management service and its tools:
-// serve, migrate, seed, import, keys and bench.
+// serve, migrate, seed, import, keys, backup, restore and bench.
 package main
 
 import (
@@ -25,6 +25,8 @@ Usage:
   citygrid keys create --role dispatcher|planner|admin|app [--town CODE] [--expires T|--ttl D] [--data-dir DIR]
   citygrid keys list   [--data-dir DIR]
   citygrid keys revoke [--data-dir DIR] ID|PREFIX
+  citygrid backup  [--data-dir DIR] FILE
+  citygrid restore [--force] [--data-dir DIR] FILE
   citygrid bench   [--incidents N] [--only ROWS] [--data-dir DIR] [--cpuprofile FILE]
 
 Without DATABASE_URL every command uses the private PostGIS cluster under
@@ -67,6 +69,10 @@ func run(ctx context.Context, args []string, out io.Writer, log *slog.Logger) er
 		return cmdImport(ctx, rest, out, log)
 	case "keys":
 		return cmdKeys(ctx, rest, out, log)
+	case "backup":
+		return cmdBackup(ctx, rest, out, log)
+	case "restore":
+		return cmdRestore(ctx, rest, out, log)
 	case "bench":
 		return cmdBench(ctx, rest, out, log)
 	case "help", "-h", "--help":
