@@ -109,3 +109,36 @@ func (p Principal) FacilityKinds(kind string) ([]string, error) {
 	}
 	return PublicFacilityKinds(), nil
 }
+
+// Idempotency keys (external ids) live in the namespace of the caller's
+// scope: a key scoped to a town keeps its own, so that a retry finds its
+// first incident while another town's id of the same spelling stays
+// invisible — an answer never tells that an id exists outside the town.
+// Reserved prefixes cannot be sent by callers.
+const townIDPrefix = "town:"
+
+// ReservedExternalID reports whether an external id as sent by a caller
+// uses a namespace prefix that only the service writes.
+func ReservedExternalID(id string) bool {
+	return strings.HasPrefix(id, townIDPrefix) || strings.HasPrefix(id, "open311:")
+}
+
+// ExternalIDOf is the stored form of an external id the caller sent.
+func (p Principal) ExternalIDOf(id string) string {
+	if id == "" || p.Town == "" {
+		return id
+	}
+	return townIDPrefix + p.Town + ":" + id
+}
+
+// ShownExternalID is how a stored external id is shown to the caller: its
+// own namespace's prefix taken off.
+func (p Principal) ShownExternalID(stored string) string {
+	if p.Town == "" {
+		return stored
+	}
+	if id, ok := strings.CutPrefix(stored, townIDPrefix+p.Town+":"); ok {
+		return id
+	}
+	return stored
+}
