@@ -16,7 +16,7 @@ import (
 
 // sample is a request that exercises one row of the permission table.
 type sample struct {
-	method, path, body, contentType string
+	path, body, contentType string
 	// keyInRequest sends the key as Open311's api_key parameter.
 	keyInRequest bool
 }
