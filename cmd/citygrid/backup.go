@@ -50,7 +50,7 @@ func cmdBackup(ctx context.Context, args []string, out io.Writer, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	defer stopAttached(cluster)
+	defer stopIfStarted(cluster)
 	version, err := schemaVersion(ctx, dsn)
 	if err != nil {
 		return err
@@ -119,7 +119,7 @@ func cmdRestore(ctx context.Context, args []string, out io.Writer, log *slog.Log
 	if err != nil {
 		return err
 	}
-	defer stopAttached(cluster)
+	defer stopIfStarted(cluster)
 	db, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		return fmt.Errorf("restore: connect: %w", err)
@@ -182,8 +182,8 @@ func cmdRestore(ctx context.Context, args []string, out io.Writer, log *slog.Log
 	return nil
 }
 
-// stopAttached stops the embedded cluster if this command started it.
-func stopAttached(c *pgembed.Cluster) {
+// stopIfStarted stops the embedded cluster if this command started it.
+func stopIfStarted(c *pgembed.Cluster) {
 	if c == nil {
 		return
 	}

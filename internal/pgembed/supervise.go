@@ -65,6 +65,7 @@ type Event struct {
 	Kind string
 	PID  int           // the postmaster concerned
 	Took time.Duration // EventRestarted: from noticing the death to ready
+	Wait time.Duration // EventGone: how long the restart waits (a postmaster that died again soon)
 	Err  error         // EventRestartFailed, EventNotAnswering
 }
 
@@ -181,8 +182,14 @@ func (s *supervisor) gone(ctx context.Context, now time.Time) {
 		if byCitygrid {
 			reason = "another citygrid process stopped it as it finished, and this one still needs it"
 		}
-		c.log.Warn("the embedded cluster is down: restarting it", "pid", dead, "why", reason)
-		s.emit(Event{Kind: EventGone, PID: dead})
+		var wait time.Duration
+		if !s.upSince.IsZero() { // died again soon after a restart: back off
+			wait = s.backoff
+			s.retryAt = now.Add(wait)
+			s.backoff = min(2*s.backoff, restartBackoffMax)
+		}
+		c.log.Warn("the embedded cluster is down: restarting it", "pid", dead, "why", reason, "in", wait)
+		s.emit(Event{Kind: EventGone, PID: dead, Wait: wait})
 	}
 	if now.Before(s.retryAt) {
 		return
@@ -217,8 +224,6 @@ func (s *supervisor) restart(ctx context.Context) {
 		"recovery", recoveryNote(c.clusterDir, logOffset))
 	s.emit(Event{Kind: EventRestarted, PID: pid, Took: took})
 	s.diedAt, s.retryAt, s.upSince = time.Time{}, time.Time{}, time.Now()
-	// A postmaster that dies again within stableAfter waits longer next time.
-	s.backoff = min(2*s.backoff, restartBackoffMax)
 	s.silent, s.failedChecks = false, 0
 }
 

@@ -144,7 +144,9 @@ func TestSuperviseRestartsAfterACrash(t *testing.T) {
 
 	old := c.PID()
 	crash(t, old)
-	await(t, events, EventGone)
+	if e := await(t, events, EventGone); e.Wait != 0 {
+		t.Errorf("the first restart waits %v", e.Wait)
+	}
 	e := await(t, events, EventRestarted, EventRestartFailed)
 	if e.PID == old || c.PID() != e.PID || !c.Owned() {
 		t.Fatalf("after the restart: event pid %d, PID() %d (crashed %d), owned %v", e.PID, c.PID(), old, c.Owned())
@@ -157,6 +159,21 @@ func TestSuperviseRestartsAfterACrash(t *testing.T) {
 	}
 	if note := recoveryNote(c.Dir(), 0); !strings.Contains(note, "automatic recovery in progress") {
 		t.Errorf("the server log does not show a crash recovery: %q", note)
+	}
+
+	// Dead again right after its restart: the next restart waits, longer
+	// each time, until a postmaster has lived a minute.
+	var waits []time.Duration
+	for range 2 {
+		crash(t, c.PID())
+		waits = append(waits, await(t, events, EventGone).Wait)
+		await(t, events, EventRestarted, EventRestartFailed)
+	}
+	if waits[0] != restartBackoffMin || waits[1] != 2*restartBackoffMin {
+		t.Errorf("restarts after quick deaths waited %v, want %v then %v", waits, restartBackoffMin, 2*restartBackoffMin)
+	}
+	if !hasRow(t, c, "before the crash") {
+		t.Fatal("the committed row is gone after three crashes")
 	}
 	stop(t, c)
 	if _, err := os.Stat(filepath.Join(c.Dir(), "postmaster.pid")); !os.IsNotExist(err) {
