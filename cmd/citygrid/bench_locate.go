@@ -506,7 +506,7 @@ func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog,
 	}
 	srv := httpapi.New(cfg)
 	startTiles(hctx, db, srv, &hooks, slog.New(slog.DiscardHandler))
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := httpServer(srv.Handler(), defaultServerTimeouts(0)) // serve's timeouts; loopback is not rate-limited
 	done := make(chan struct{})
 	go func() { defer close(done); _ = hs.Serve(ln) }()
 	return "http://" + ln.Addr().String(), heat, func() {

@@ -11,7 +11,7 @@ import (
 )
 
 // MaxFeatures caps one page of IncidentFeatures and FacilityFeatures.
-const MaxFeatures = 10_000
+const MaxFeatures = grid.MaxFeaturePage
 
 // featureIncidentSelect reads what scanFeatureIncident expects: the
 // point as two numbers, no WKB to decode.

@@ -445,7 +445,7 @@ func (db *DB) FindIncidents(ctx context.Context, f grid.IncidentFilter) (out []g
 		after = "id < " + arg(f.After)
 	}
 	limit := f.Limit
-	if limit <= 0 || limit > 1000 {
+	if limit <= 0 || limit > grid.MaxIncidentPage {
 		limit = 100
 	}
 	q := newestFirst(incidentSelect, where, after, f.Cells, limit)
