@@ -29,16 +29,16 @@ import (
 // a zero Limits in Config sets no rate limit).
 const (
 	// A map page loads some 100–150 tiles and API answers at once, then a
-	// few dozen a second while panned: an address gets that burst, and a
-	// key twice as much (a key may serve an office or an app).
+	// few dozen a second while panned: an address gets that burst. A key,
+	// which may be used from several addresses (an office, an app), gets
+	// twice as much in all.
 	DefaultRatePerAddr  = 50
 	DefaultBurstPerAddr = 200
 	DefaultRatePerKey   = 100
 	DefaultBurstPerKey  = 400
-	// DefaultRequestTimeout bounds a request's context; the batch routes
-	// (POST /v1/locate, POST /v1/incidents/bulk) get DefaultBatchTimeout,
-	// which a 250,000-line bulk load of 128 MiB sent at 1.1 MB/s still
-	// meets.
+	// DefaultRequestTimeout bounds a request's context. The batch routes
+	// (POST /v1/locate, POST /v1/incidents/bulk) get DefaultBatchTimeout:
+	// a 250,000-line bulk load of 128 MiB sent at 1.1 MB/s still meets it.
 	DefaultRequestTimeout = 30 * time.Second
 	DefaultBatchTimeout   = 2 * time.Minute
 	// DefaultExpensiveWait is how long an expensive request waits for a
@@ -79,40 +79,46 @@ type Limits struct {
 	ExpensiveWait time.Duration
 	// RequestTimeout is the deadline of each request's context (0: the
 	// default, negative: none); BatchTimeout that of the batch routes,
-	// whose connection read and write deadlines are moved out with it.
+	// whose connection read and write deadlines are moved out with it
+	// (0: the default, negative: none, and the server's timeouts stand).
 	RequestTimeout, BatchTimeout time.Duration
 }
 
+// route is a method and an echo route path.
+type route struct{ method, path string }
+
+func routeOf(c echo.Context) route { return route{c.Request().Method, c.Path()} }
+
 // batchRoutes read large bodies and write large answers: their deadlines
 // are BatchTimeout's.
-var batchRoutes = map[string]bool{
-	"POST /v1/locate":         true,
-	"POST /v1/incidents/bulk": true,
+var batchRoutes = map[route]bool{
+	{"POST", "/v1/locate"}:         true,
+	{"POST", "/v1/incidents/bulk"}: true,
 }
 
 // expensiveRoutes cost the database or the cores far more than a page or a
 // tile: each takes a slot of the expensive-query bound.
-var expensiveRoutes = map[string]bool{
-	"GET /v1/stats":             true,
-	"GET /v1/hotspots":          true,
-	"GET /v1/hotspots/emerging": true,
-	"GET /v1/overview":          true,
+var expensiveRoutes = map[route]bool{
+	{"GET", "/v1/stats"}:             true,
+	{"GET", "/v1/hotspots"}:          true,
+	{"GET", "/v1/hotspots/emerging"}: true,
+	{"GET", "/v1/overview"}:          true,
 }
 
 // heatRoutes are answered from the heatmap read model, or from SQL while it
 // loads: only then are they expensive.
-var heatRoutes = map[string]bool{
-	"GET /v1/heatmap":                true,
-	"GET /v1/heatmap/tiles/:z/:x/:y": true,
-	"GET /tiles/:layers/:z/:x/:y":    true, // with the heatmap layer
+var heatRoutes = map[route]bool{
+	{"GET", "/v1/heatmap"}:                true,
+	{"GET", "/v1/heatmap/tiles/:z/:x/:y"}: true,
+	{"GET", "/tiles/:layers/:z/:x/:y"}:    true, // with the heatmap layer
 }
 
 // ioMargin is how much longer than a request's deadline its connection may
 // take to read the rest of a body and write the answer (a 504 included).
 const ioMargin = 15 * time.Second
 
-// ServerTimeouts are the http.Server timeouts that go with the request
-// deadline: a slow client cannot hold a connection longer, and a handler
+// ServerTimeouts returns the http.Server's read and write timeouts that go
+// with the request deadline: a slow client cannot hold a connection longer, and a handler
 // at its deadline still has time to write its answer. cmd sets them on its
 // http.Server; the batch routes move their connection's deadlines further
 // out themselves.
@@ -272,17 +278,18 @@ func (s *Server) limitsAfterAuth() []echo.MiddlewareFunc {
 func (l *limiter) deadline(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		d := l.cfg.RequestTimeout
-		if batchRoutes[c.Request().Method+" "+c.Path()] {
-			d = l.cfg.BatchTimeout
-			rc := http.NewResponseController(c.Response())
-			now := time.Now()
-			// Not every writer supports deadlines (a recorder in tests):
-			// then the server's own timeouts stand.
-			_ = rc.SetReadDeadline(now.Add(d + 5*time.Second))
-			_ = rc.SetWriteDeadline(now.Add(d + ioMargin))
+		if batchRoutes[routeOf(c)] {
+			if d = l.cfg.BatchTimeout; d > 0 {
+				rc := http.NewResponseController(c.Response())
+				now := time.Now()
+				// Not every writer supports deadlines (a recorder in
+				// tests): then the server's own timeouts stand.
+				_ = rc.SetReadDeadline(now.Add(d + 5*time.Second))
+				_ = rc.SetWriteDeadline(now.Add(d + ioMargin))
+			}
 		}
 		if d < 0 {
-			return next(c)
+			return next(c) // no deadline; the connection keeps the server's timeouts
 		}
 		ctx, cancel := context.WithTimeout(c.Request().Context(), d)
 		defer cancel()
@@ -293,11 +300,11 @@ func (l *limiter) deadline(next echo.HandlerFunc) echo.HandlerFunc {
 
 // isExpensive reports whether the request takes an expensive-query slot.
 func (s *Server) isExpensive(c echo.Context) bool {
-	route := c.Request().Method + " " + c.Path()
-	if expensiveRoutes[route] {
+	r := routeOf(c)
+	if expensiveRoutes[r] {
 		return true
 	}
-	if !heatRoutes[route] || !s.heatFromSQL() {
+	if !heatRoutes[r] || !s.heatFromSQL() {
 		return false
 	}
 	if c.Path() == "/tiles/:layers/:z/:x/:y" {
