@@ -118,10 +118,10 @@ var heatRoutes = map[route]bool{
 const ioMargin = 15 * time.Second
 
 // ServerTimeouts returns the http.Server's read and write timeouts that go
-// with the request deadline: a slow client cannot hold a connection longer, and a handler
-// at its deadline still has time to write its answer. cmd sets them on its
-// http.Server; the batch routes move their connection's deadlines further
-// out themselves.
+// with the request deadline: a slow client cannot hold a connection
+// longer, and a handler at its deadline still has time to write its
+// answer. cmd sets them on its http.Server; the batch routes move their
+// connection's deadlines further out themselves.
 func ServerTimeouts(requestTimeout time.Duration) (read, write time.Duration) {
 	if requestTimeout <= 0 {
 		requestTimeout = DefaultRequestTimeout

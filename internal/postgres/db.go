@@ -25,9 +25,10 @@ import (
 // DB is the pool every store method runs on.
 type DB struct {
 	pool *pgxpool.Pool
-	// batch runs the long work that is not the request path — migrations
-	// and the rollup rebuild, loading every rollup row — without the
-	// request path's statement timeout; the same pool when there is none.
+	// batch runs long work without the request path's statement timeout —
+	// migrations and the rollup rebuild, loading the grid model or every
+	// rollup row, bulk loads (bounded by their caller's deadline) — on a
+	// few connections; the same pool when there is no statement timeout.
 	batch *pgxpool.Pool
 	feed  *rollupFeed
 	exact *hexbin.Exact // the cells met by the rollups of this process's writes
@@ -39,8 +40,8 @@ type Options struct {
 	// StatementTimeout bounds every statement on the pool's connections
 	// (their statement_timeout); past it a statement is cancelled and its
 	// store method fails with a Timeout error. 0: no bound. Batch work
-	// (migrations, loading every rollup row) runs on a second, small pool
-	// without it.
+	// (migrations, loading the grid model or every rollup row, bulk loads)
+	// runs on a second, small pool without it.
 	StatementTimeout time.Duration
 }
 
@@ -50,7 +51,8 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	return OpenWith(ctx, url, Options{})
 }
 
-// batchConns is the size of the batch pool: its work runs one job at a time.
+// batchConns is the size of the batch pool: a few bulk loads at once per
+// replica (each keeps cores busy), the rest wait for a connection.
 const batchConns = 4
 
 // OpenWith connects a pool to url. Request-path connections run without

@@ -102,11 +102,16 @@ func TestBatchWorkHasNoStatementTimeout(t *testing.T) {
 	go func() {
 		done <- db.RollupRows(ctx, nil, func(grid.RollupSlice, int, uint64, int64) error { return nil })
 	}()
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	watch, err := pgx.Connect(wctx, url) // without the statement timeout
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close(ctx)
 	for {
 		var n int
-		if err := db.Pool().QueryRow(wctx, `SELECT count(*) FROM pg_stat_activity
+		if err := watch.QueryRow(wctx, `SELECT count(*) FROM pg_stat_activity
 			WHERE datname = current_database() AND wait_event_type = 'Lock' AND now() - query_start > $1 * interval '1 second'`,
 			(5 * limit).Seconds()).Scan(&n); err != nil {
 			t.Fatal(err)
