@@ -50,12 +50,18 @@ func (d *database) Close() {
 // dataDir (starting it unless a serve runs it already), migrates, and loads
 // the demo city into an empty database when loadDemo is set.
 func openDatabase(ctx context.Context, dataDir string, loadDemo bool, log *slog.Logger) (*database, error) {
+	return openDatabaseWith(ctx, dataDir, loadDemo, postgres.Options{}, log)
+}
+
+// openDatabaseWith is openDatabase with the pool's options (serve's
+// statement timeout).
+func openDatabaseWith(ctx context.Context, dataDir string, loadDemo bool, opts postgres.Options, log *slog.Logger) (*database, error) {
 	url, cluster, err := databaseURL(ctx, dataDir, log)
 	if err != nil {
 		return nil, err
 	}
 	d := &database{cluster: cluster}
-	db, err := postgres.Open(ctx, url)
+	db, err := postgres.OpenWith(ctx, url, opts)
 	if err != nil {
 		d.stopCluster()
 		return nil, err
