@@ -2,7 +2,6 @@ package grid
 
 import (
 	"context"
-	"slices"
 	"time"
 )
 
@@ -31,6 +30,7 @@ type GridStore interface {
 // FacilityFilter selects facilities; zero fields select everything.
 type FacilityFilter struct {
 	Kind  string
+	Kinds []string    // any of these kinds (with Kind, both must hold); nil: any
 	BBox  *[4]float64 // min lon, min lat, max lon, max lat (WGS84)
 	Limit int
 	After string // keyset: codes greater than this
@@ -206,11 +206,6 @@ const (
 // Roles lists every role a key may be created with.
 func Roles() []string { return []string{RoleDispatcher, RolePlanner, RoleAdmin, RoleApp} }
 
-// StaffRoles lists the roles of the operations centre's own keys: the
-// roles that read incidents, statistics and hot spots, and see heatmaps
-// without small counts hidden.
-func StaffRoles() []string { return []string{RoleDispatcher, RolePlanner, RoleAdmin} }
-
 // Principal is who calls: a role and an optional town scope. The zero
 // value is the public.
 type Principal struct {
@@ -222,9 +217,6 @@ type Principal struct {
 
 // Public reports whether the caller presented no key.
 func (p Principal) Public() bool { return p.Role == "" }
-
-// Staff reports whether the caller holds a staff key (StaffRoles).
-func (p Principal) Staff() bool { return slices.Contains(StaffRoles(), p.Role) }
 
 // KeyStore resolves API keys.
 type KeyStore interface {

@@ -67,12 +67,14 @@ type Server struct {
 	echo *echo.Echo
 	reg  *prometheus.Registry
 
-	views    views
-	keys     keyCache
-	studies  hexbin.StudyCache
-	tiles    *tileService
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	views          views
+	keys           keyCache
+	permissions    map[string]permission // the permission table's route rows
+	permittedPaths map[string]bool       // the paths they name
+	studies        hexbin.StudyCache
+	tiles          *tileService
+	requests       *prometheus.CounterVec
+	latency        *prometheus.HistogramVec
 }
 
 // New builds the server and its routes.
@@ -93,6 +95,7 @@ func New(cfg Config) *Server {
 		cfg.Calendar = grid.DefaultCalendar()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, echo: echo.New()}
+	s.permissions, s.permittedPaths = routePermissions()
 	s.views.cal = cfg.Calendar
 	s.tiles = newTileService(cfg, s.reg)
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -119,6 +122,7 @@ func New(cfg Config) *Server {
 	e.Use(s.observe)
 	e.Use(middleware.Recover())
 	e.Use(s.authenticate)
+	e.Use(s.authorize)
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: cfg.BodyLimit,
 		// The batch endpoints read and limit their own bodies, to say
