@@ -176,7 +176,7 @@ func FuzzBulkBody(f *testing.F) {
 	now := time.Date(2026, 6, 18, 12, 0, 0, 0, grid.ChinaTime())
 	towns := []string{"", "331082001", "331082002"}
 	f.Fuzz(func(t *testing.T, body []byte, townSel uint8) {
-		town := towns[int(townSel)%len(towns)]
+		who := grid.Principal{Role: grid.RoleDispatcher, Town: towns[int(townSel)%len(towns)]}
 		lines, err := splitLines(body)
 		if err != nil {
 			// Only the limits refuse a body: a line or a count too long.
@@ -204,10 +204,11 @@ func FuzzBulkBody(f *testing.F) {
 			var x grid.Incident
 			if err == nil {
 				var s intake.Scratch
+				r.ExternalID = who.ExternalIDOf(r.ExternalID)
 				x, err = a.Assign(&r, now, &s)
 			}
 			if err == nil {
-				err = outsideTown(town, x.TownCode)
+				err = outsideTown(who.Town, x.TownCode)
 			}
 			if err != nil {
 				if len(wantProblems) < 1000 {
@@ -226,7 +227,7 @@ func FuzzBulkBody(f *testing.F) {
 			}
 		}
 
-		p := &bulkParser{lines: lines, a: a, now: now, town: town}
+		p := &bulkParser{lines: lines, a: a, now: now, who: who}
 		p.start(2)
 		var xs []grid.Incident
 		for {
