@@ -25,6 +25,12 @@ type GridStore interface {
 	Model(ctx context.Context, version int64) (*Model, error)
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
+	// ImportGrid reads, validates and writes an import file as the new
+	// active version, with its audit row, in one transaction, or writes
+	// nothing: Invalid for bad options or a body that is not a GeoJSON
+	// FeatureCollection, Rejected (every problem in Details) for a file
+	// that breaks the grid's rules.
+	ImportGrid(ctx context.Context, f ImportFile) (Version, error)
 }
 
 // FacilityFilter selects facilities; zero fields select everything.

@@ -48,6 +48,8 @@ func permissions() []permission {
 		{Method: "POST", Path: "/v1/locate"},
 		{Method: "GET", Path: "/v1/categories"},
 		{Method: "GET", Path: "/v1/grid/versions"},
+		{Method: "POST", Path: "/v1/grid/versions", Needs: grid.Administer},
+		{Method: "GET", Path: "/v1/grid/versions/:id"},
 		{Method: "GET", Path: "/v1/grid/cells/:code"},
 		{Method: "GET", Path: "/v1/facilities", Limit: grid.SeeSensitive, Limited: limitedFacilities},
 		{Method: "GET", Path: "/v1/facilities/nearest", Limit: grid.SeeSensitive, Limited: limitedFacilities},

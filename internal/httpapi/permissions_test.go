@@ -16,7 +16,7 @@ import (
 
 // sample is a request that exercises one row of the permission table.
 type sample struct {
-	method, path, body, contentType string
+	path, body, contentType string
 	// keyInRequest sends the key as Open311's api_key parameter.
 	keyInRequest bool
 }
@@ -86,6 +86,8 @@ func TestPermissionTable(t *testing.T) {
 		"POST /v1/locate":                                       {path: "/v1/locate", body: fmt.Sprintf(`{"points":[[%v,%v]]}`, lon, lat), contentType: "application/json"},
 		"GET /v1/categories":                                    {path: "/v1/categories"},
 		"GET /v1/grid/versions":                                 {path: "/v1/grid/versions"},
+		"POST /v1/grid/versions":                                {path: "/v1/grid/versions", body: `{"type":"FeatureCollection","features":[]}`, contentType: "application/geo+json"},
+		"GET /v1/grid/versions/:id":                             {path: fmt.Sprintf("/v1/grid/versions/%d", f.cat.Current().Version.ID)},
 		"GET /v1/grid/cells/:code":                              {path: "/v1/grid/cells/331082001001001"},
 		"GET /v1/facilities":                                    {path: "/v1/facilities?limit=5"},
 		"GET /v1/facilities/nearest":                            {path: fmt.Sprintf("/v1/facilities/nearest?lon=%v&lat=%v", lon, lat)},

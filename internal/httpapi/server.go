@@ -138,6 +138,7 @@ func New(cfg Config) *Server {
 	e.POST("/v1/locate", s.postLocate)
 	e.GET("/v1/grid/versions", s.gridVersions)
 	e.GET("/v1/grid/cells/:code", s.gridCell)
+	s.routesGridImport(e)
 	s.routesFacilities(e)
 	s.routesIncidents(e)
 	s.routesStats(e)

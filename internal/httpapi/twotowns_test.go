@@ -49,10 +49,7 @@ func TestTwoTownsNothingLeaks(t *testing.T) {
 	if resp.StatusCode != 201 && resp.StatusCode != 200 {
 		t.Fatalf("Open311 request in town B: %d %s", resp.StatusCode, b)
 	}
-	var sr []struct {
-		ID string `json:"service_request_id"`
-	}
-	sr = decode[[]struct {
+	sr := decode[[]struct {
 		ID string `json:"service_request_id"`
 	}](t, b)
 	n, _ := strconv.ParseInt(sr[0].ID, 10, 64)
