@@ -7,26 +7,29 @@ import (
 	"fmt"
 	"math/big"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/paulmach/orb"
 )
 
-// importProblemKind is the kind of the error that lists an import file's
-// problems.
-const importProblemKind = grid.Invalid
-
-// FuzzImportFile: ParseImport, which reads the files of `citygrid import`,
-// never panics. What it accepts is complete and consistent: each feature
-// has a trimmed code and name, a polygon or multipolygon, a code unique in
-// the file and valid at the level it was given (9 digits for a town of
-// kind town or street, 12 for a community, 14 or 15 for a cell, all in the
-// county; a zone exactly when its kind is a zone kind), in file order. A
-// refusal is an *grid.Error of the import's problem kind whose details each
-// name a feature of the file, counted in the message.
-func FuzzImportFile(f *testing.F) {
+// FuzzReadImport: ReadImport, which reads the files of `citygrid import`
+// and of POST /v1/grid/versions, never panics. What it accepts is complete
+// and consistent: a supported source system, a trimmed note of UTF-8
+// without NUL, and features each with a trimmed code and name, a code
+// unique in the file, valid at the level it was given and as the file
+// writes it (9 digits for a town of kind town or street, 12 for a
+// community, 14 or 15 for a cell, all in the county; a zone, with a code of
+// 1 to 32 ASCII letters, digits, _ or -, exactly when its kind is a zone
+// kind), and a polygon or multipolygon whose rings are closed and have at
+// least four positions, in file order. A refusal is Invalid (the options,
+// or not a FeatureCollection) or Rejected, whose details each name a
+// feature of the file, at most MaxImportProblems of them, the message
+// counting them all and quoting the first.
+func FuzzReadImport(f *testing.F) {
 	sq := `{"type":"Polygon","coordinates":[[[121,28],[121.1,28],[121.1,28.1],[121,28]]]}`
 	feature := func(props, geom string) string {
 		return `{"type":"Feature","properties":` + props + `,"geometry":` + geom + `}`
@@ -34,38 +37,52 @@ func FuzzImportFile(f *testing.F) {
 	fc := func(fs ...string) string {
 		return `{"type":"FeatureCollection","features":[` + strings.Join(fs, ",") + `]}`
 	}
-	for _, s := range [][3]string{
-		{fc(feature(`{"code":"331082001","name":"古城街道"}`, sq)), "", ""},
+	for _, s := range [][5]string{
+		{fc(feature(`{"code":"331082001","name":"古城街道"}`, sq)), "", "", "", ""},
 		{fc(feature(`{"code":"331082101","name":"大洋","kind":"town"}`, sq), feature(`{"code":"331082101001","name":"社区"}`, sq),
-			feature(`{"code":"331082101001001","name":"网格"}`, `{"type":"MultiPolygon","coordinates":[[[[121,28],[121.1,28],[121.1,28.1],[121,28]]]]}`)), "", ""},
-		{fc(feature(`{"id":33108200100101,"label":" c "}`, sq)), "id", "label"},
-		{fc(feature(`{"code":"PARK-1","name":"公园","kind":"park"}`, sq), feature(`{"code":"331082001","name":"x","kind":"park"}`, sq)), "", ""},
-		{fc(feature(`{"code":"331082001","name":"a"}`, sq), feature(`{"code":"331082001","name":"b"}`, sq)), "", ""},
-		{fc(feature(`{"code":"123","name":"a"}`, sq), feature(`{"name":"b"}`, sq), feature(`{"code":"331082001001001"}`, `null`)), "", ""},
-		{fc(feature(`{"code":"330000001","name":"a","kind":"village"}`, `{"type":"Point","coordinates":[121,28]}`)), "", ""},
-		{fc(feature(`{"code":3.31082001e8,"name":7}`, sq)), "", ""},
-		{fc(feature(`{"code":331082001.6,"name":"a"}`, sq)), "", ""},
-		{fc(feature(`{"code":"331082001001","name":"a"}`, `{"type":"Polygon","coordinates":[]}`)), "", ""},
-		{fc(), "", ""},
-		{`{"type":"Feature","properties":{},"geometry":null}`, "", ""},
-		{`[1,2]`, "", ""},
-		{``, "", ""},
+			feature(`{"code":"331082101001001","name":"网格"}`, `{"type":"MultiPolygon","coordinates":[[[[121,28],[121.1,28],[121.1,28.1],[121,28]]]]}`)),
+			"EPSG:4490", "", "", " survey 2024 "},
+		{fc(feature(`{"id":33108200100101,"label":" c "}`, sq)), "gcj02", "id", "label", ""},
+		{fc(feature(`{"code":"PARK-1","name":"公园","kind":"park"}`, sq), feature(`{"code":"331082001","name":"x","kind":"park"}`, sq)), "4549", "", "", ""},
+		{fc(feature(`{"code":"331082001","name":"a"}`, sq), feature(`{"code":"331082001","name":"b"}`, sq)), "", "", "", ""},
+		{fc(feature(`{"code":"123","name":"a"}`, sq), feature(`{"name":"b"}`, sq), feature(`{"code":"331082001001001"}`, `null`), `null`), "", "", "", ""},
+		{fc(feature(`{"code":"330000001","name":"a","kind":"village"}`, `{"type":"Point","coordinates":[121,28]}`)), "", "", "", ""},
+		{fc(feature(`{"code":3.31082001e8,"name":7}`, sq)), "", "", "", ""},
+		{fc(feature(`{"code":331082001.6,"name":"a"}`, sq)), "", "", "", ""},
+		{fc(feature(`{"code":"331082001001","name":"a"}`, `{"type":"Polygon","coordinates":[[[121,28],[121.1,28],[121,28]]]}`)), "", "", "", ""},
+		{fc(feature(`{"code":"公园一","name":"a","kind":"park"}`, sq)), "", "", "", ""},
+		{fc(feature(`{"code":7}`, `null`)), "", "", "", ""},
+		{fc(), "", "", "", ""},
+		{fc(feature(`{"code":"331082001","name":"a"}`, sq)), "bd09", "a\nb", "", "\u0000"},
+		{`{"type":"Feature","properties":{},"geometry":null}`, "", "", "", ""},
+		{`null`, "", "", "", ""},
+		{`[1,2]`, "", "", "", ""},
+		{``, "", "", "", ""},
 	} {
-		f.Add([]byte(s[0]), s[1], s[2])
+		f.Add([]byte(s[0]), s[1], s[2], s[3], s[4])
 	}
 	feat := regexp.MustCompile(`^feature (\d+)[ :]`)
-	f.Fuzz(func(t *testing.T, b []byte, codeField, nameField string) {
-		fs, err := grid.ParseImport(b, codeField, nameField)
+	zoneCode := regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+	f.Fuzz(func(t *testing.T, b []byte, crs, codeField, nameField, note string) {
+		req, err := grid.ReadImport(grid.ImportFile{Data: b, CRS: crs, CodeField: codeField, NameField: nameField, Note: note, Actor: "fuzz"})
 		if err != nil {
 			var ge *grid.Error
-			if !errors.As(err, &ge) || ge.Kind != importProblemKind || ge.Message == "" {
-				t.Fatalf("ParseImport: %v (%T), want an *grid.Error of kind %s", err, err, importProblemKind)
+			if !errors.As(err, &ge) || ge.Kind != grid.Invalid && ge.Kind != grid.Rejected || ge.Message == "" {
+				t.Fatalf("ReadImport: %v (%T), want an *grid.Error, Invalid or Rejected", err, err)
+			}
+			if ge.Kind == grid.Invalid && len(ge.Details) > 0 {
+				t.Fatalf("Invalid with details %q", ge.Details)
 			}
 			if len(ge.Details) == 0 {
-				return // the file as a whole: not a FeatureCollection, or no features
+				return // the options, or the file as a whole
 			}
-			if !strings.Contains(ge.Message, fmt.Sprintf("%d problem(s)", len(ge.Details))) || !strings.Contains(ge.Message, ge.Details[0]) {
-				t.Fatalf("message %q does not count or show its %d details", ge.Message, len(ge.Details))
+			if len(ge.Details) > grid.MaxImportProblems || !strings.Contains(ge.Message, ge.Details[0]) {
+				t.Fatalf("message %q does not quote the first of %d details", ge.Message, len(ge.Details))
+			}
+			var n int
+			if _, err := fmt.Sscanf(ge.Message[strings.Index(ge.Message, ": ")+2:], "%d problem(s)", &n); err != nil ||
+				n < len(ge.Details) || n > len(ge.Details) && len(ge.Details) != grid.MaxImportProblems {
+				t.Fatalf("message %q does not count its %d details", ge.Message, len(ge.Details))
 			}
 			for _, d := range ge.Details {
 				if !feat.MatchString(d) {
@@ -74,6 +91,13 @@ func FuzzImportFile(f *testing.F) {
 			}
 			return
 		}
+		if !slices.Contains([]int{4326, 4490, 4549}, req.SRID) || req.GCJ02 && req.SRID != 4326 {
+			t.Fatalf("crs %q read as SRID %d, gcj02 %v", crs, req.SRID, req.GCJ02)
+		}
+		if req.Note != strings.TrimSpace(note) || len(req.Note) > grid.MaxImportNote || !utf8.ValidString(req.Note) || strings.ContainsRune(req.Note, 0) {
+			t.Fatalf("note %q accepted as %q", note, req.Note)
+		}
+		fs := req.Features
 		if len(fs) == 0 {
 			t.Fatal("accepted an import with no features")
 		}
@@ -83,7 +107,7 @@ func FuzzImportFile(f *testing.F) {
 			if i > 0 && x.Index <= fs[i-1].Index {
 				t.Fatalf("features out of file order: %d after %d", x.Index, fs[i-1].Index)
 			}
-			if x.Code == "" || x.Code != strings.TrimSpace(x.Code) || x.Name == "" || x.Name != strings.TrimSpace(x.Name) {
+			if x.Code == "" || x.Code != strings.TrimSpace(x.Code) || x.Name == "" || x.Name != strings.TrimSpace(x.Name) || strings.ContainsRune(x.Name, 0) {
 				t.Fatalf("feature %d: code %q, name %q", x.Index, x.Code, x.Name)
 			}
 			if x.Index >= len(codes) || !codeMatches(codes[x.Index], x.Code) {
@@ -93,11 +117,7 @@ func FuzzImportFile(f *testing.F) {
 				t.Fatalf("feature %d: code %s accepted twice", x.Index, x.Code)
 			}
 			seen[x.Code] = true
-			switch x.Geometry.(type) {
-			case orb.Polygon, orb.MultiPolygon:
-			default:
-				t.Fatalf("feature %d: geometry %T", x.Index, x.Geometry)
-			}
+			checkArea(t, x)
 			digits := func(n ...int) bool {
 				for _, c := range x.Code {
 					if c < '0' || c > '9' {
@@ -115,7 +135,7 @@ func FuzzImportFile(f *testing.F) {
 			var ok bool
 			switch x.Level {
 			case grid.LevelZone:
-				ok = isZone
+				ok = isZone && zoneCode.MatchString(x.Code)
 			case grid.LevelTown:
 				ok = !isZone && digits(9) && (x.Kind == "town" || x.Kind == "street")
 			case grid.LevelCommunity:
@@ -128,6 +148,35 @@ func FuzzImportFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkArea checks that an accepted geometry is an area GeoJSON allows: a
+// polygon or multipolygon, not empty, each ring closed and of at least
+// four positions.
+func checkArea(t *testing.T, x grid.ImportFeature) {
+	t.Helper()
+	var polys []orb.Polygon
+	switch g := x.Geometry.(type) {
+	case orb.Polygon:
+		polys = []orb.Polygon{g}
+	case orb.MultiPolygon:
+		polys = g
+	default:
+		t.Fatalf("feature %d: geometry %T", x.Index, x.Geometry)
+	}
+	if len(polys) == 0 {
+		t.Fatalf("feature %d: empty geometry", x.Index)
+	}
+	for _, p := range polys {
+		if len(p) == 0 {
+			t.Fatalf("feature %d: empty polygon", x.Index)
+		}
+		for _, r := range p {
+			if len(r) < 4 || r[0] != r[len(r)-1] {
+				t.Fatalf("feature %d: ring %v", x.Index, r)
+			}
+		}
+	}
 }
 
 // fileCodes reads each feature's code property as the file writes it
@@ -185,7 +234,7 @@ func TestImportNumericCodes(t *testing.T) {
 		}
 	}
 	for _, c := range []string{"331082001.6", "331082000.5", "-331082001"} {
-		if _, err := grid.ParseImport(doc(c), "", ""); grid.KindOf(err) != importProblemKind || !strings.Contains(err.Error(), "malformed code") {
+		if _, err := grid.ParseImport(doc(c), "", ""); grid.KindOf(err) != grid.Rejected || !strings.Contains(err.Error(), "malformed code") {
 			t.Errorf("code %s: %v, want malformed code", c, err)
 		}
 	}
