@@ -25,7 +25,7 @@ type DB struct {
 	pool  *pgxpool.Pool
 	feed  *rollupFeed
 	exact *hexbin.Exact // the cells met by the rollups of this process's writes
-	tiles *tileFeed     // where writes changed incidents, for the tile caches
+	tiles *changeFeed   // which incidents writes changed and where: the statistics read model, the tile caches
 }
 
 // Open connects a pool to url. Request-path connections run without
@@ -49,7 +49,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	return &DB{pool: pool, feed: newRollupFeed(), exact: &hexbin.Exact{}, tiles: &tileFeed{}}, nil
+	return &DB{pool: pool, feed: newRollupFeed(), exact: &hexbin.Exact{}, tiles: &changeFeed{}}, nil
 }
 
 // Close waits for background merges of busy rollup slices, then releases

@@ -172,7 +172,7 @@ func (db *DB) bulkStream(ctx context.Context, next func() (*grid.Incident, error
 	if len(touched) > 0 {
 		db.committed(touched)
 	}
-	db.incidentsChanged(*points, true)
+	db.incidentsChanged(IncidentChange{IDs: idRanges(res.IDs), Points: *points, Counted: true})
 	return res, nil
 }
 
@@ -355,7 +355,7 @@ func (db *DB) createIncident(ctx context.Context, x *grid.Incident, actor string
 	if err == nil {
 		x.ID = *id
 		db.createdOne(slice.slice())
-		db.incidentsChanged([]orb.Point{x.Point}, true)
+		db.incidentsChanged(IncidentChange{IDs: []grid.IDRange{{First: x.ID, Last: x.ID}}, Points: []orb.Point{x.Point}, Counted: true})
 	}
 	if err == errDuplicate {
 		var id int64
@@ -459,58 +459,132 @@ func (db *DB) FindIncidents(ctx context.Context, f grid.IncidentFilter) (out []g
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (grid.Incident, error) { return scanIncident(r) })
 }
 
-// Transition applies a lifecycle action: the incident row is locked, the
-// action checked against its state, the new state and the event written in
-// one transaction. Of two concurrent transitions the second sees the first's
-// result, and gets a Conflict if it no longer applies.
+// transitionSQL applies a lifecycle action in one statement, so one round
+// trip and its own transaction: the row is locked, the action checked
+// against its state (the plan's allowed states, grid.PlanOf), the new
+// state, times and counters written with the event — or, when the action
+// is not allowed, nothing, and the state is returned for the Conflict. A
+// concurrent action waits on the lock and then sees this one's result.
+// The state machine is passed in (@from, @to and the effect), never
+// spelled here. With @deadline_from set (extend: the new deadline comes
+// from the working calendar, in Go), the row is only changed while its
+// deadline is still that one.
+var transitionSQL = `
+	WITH cur AS (
+		SELECT id, occurred_at, status FROM incident WHERE id = @id FOR UPDATE
+	), u AS (
+		UPDATE incident i SET
+			status = CASE WHEN @unpark THEN CASE WHEN i.parked_from = ANY(@statuses::text[]) THEN i.parked_from ELSE @unpark_default END
+				ELSE (@to::text[])[array_position(@from::text[], i.status)] END,
+			parked_from = CASE WHEN @park THEN i.status WHEN @unpark THEN NULL ELSE i.parked_from END,
+			registered_at = CASE WHEN @stamp = 'registered' THEN @now ELSE i.registered_at END,
+			dispatched_at = CASE WHEN @stamp = 'dispatched' THEN @now WHEN @clear = 'dispatched' THEN NULL ELSE i.dispatched_at END,
+			handled_at = CASE WHEN @stamp = 'handled' THEN @now WHEN @clear = 'handled' THEN NULL ELSE i.handled_at END,
+			closed_at = CASE WHEN @stamp = 'closed' THEN @now ELSE i.closed_at END,
+			reworks = i.reworks + CASE WHEN @rework THEN 1 ELSE 0 END,
+			extensions = i.extensions + CASE WHEN @extend THEN 1 ELSE 0 END,
+			supervised = i.supervised OR @supervise,
+			deadline = coalesce(@deadline_to::timestamptz, i.deadline)
+		FROM cur
+		WHERE i.id = cur.id AND i.occurred_at = cur.occurred_at AND i.status = ANY(@from::text[])
+		  AND (@deadline_from::timestamptz IS NULL OR i.deadline = @deadline_from::timestamptz)
+		RETURNING i.id, i.occurred_at, i.received_at, i.category, ST_AsBinary(i.geom) AS geom, i.h3, i.source, i.description,
+			coalesce(i.external_id, '') AS external_id, i.status, i.cell_code, i.community_code, i.town_code, i.department_code,
+			coalesce(i.rule_id, 0) AS rule_id, i.grid_version, i.deadline, i.registered_at, i.dispatched_at, i.handled_at, i.closed_at,
+			i.reworks, i.extensions, i.supervised, coalesce(i.parked_from, '') AS parked_from
+	), e AS (
+		INSERT INTO incident_event (incident_id, at, action, from_status, to_status, actor, note)
+		SELECT u.id, @now, @action, cur.status, u.status, @actor, @note FROM u, cur
+		RETURNING id
+	)
+	SELECT cur.status, e.id, u.* FROM cur LEFT JOIN u ON true LEFT JOIN e ON true`
+
+// Transition applies a lifecycle action in one statement (transitionSQL):
+// the incident row is locked, the action checked against its state, the
+// new state and the event written in one transaction. Of two concurrent
+// transitions the second sees the first's result, and gets a Conflict if
+// it no longer applies. An extension reads the row first for its
+// deadline, which the working calendar moves, and writes only if the
+// deadline is still the one it read (else it reads again).
 func (db *DB) Transition(ctx context.Context, id int64, action, actor, note string, now time.Time, cal *grid.Calendar) (x grid.Incident, ev grid.Event, err error) {
 	defer wrap(&err, "Transition(%d, %q)", id, action)
-	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		x, err = scanIncident(tx.QueryRow(ctx, incidentSelect+` WHERE id = $1 FOR UPDATE`, id))
-		if notFound(err) {
-			return grid.Errorf(grid.NotFound, "no incident %d", id)
+	plan, err := grid.PlanOf(action)
+	if err != nil {
+		return x, ev, err
+	}
+	args := pgx.NamedArgs{"id": id, "now": now, "action": action, "actor": actor, "note": note,
+		"from": plan.From, "to": plan.To, "statuses": grid.Statuses(), "unpark_default": grid.UnparkTo(""),
+		"unpark": plan.Unpark, "park": plan.Park, "stamp": plan.Stamp, "clear": plan.Clear,
+		"rework": plan.Rework, "extend": plan.Extend, "supervise": plan.Supervise,
+		"deadline_from": nil, "deadline_to": nil}
+	for attempt := 0; ; attempt++ {
+		if plan.Extend {
+			var c grid.Case
+			err := db.pool.QueryRow(ctx, `SELECT i.status, i.deadline, c.code, c.time_limit, c.unit FROM incident i
+				JOIN category c ON c.code = i.category WHERE i.id = $1`, id).Scan(&c.Status, &c.Deadline, &c.Category.Code, &c.Category.Limit, &c.Category.Unit)
+			if notFound(err) {
+				return x, ev, grid.Errorf(grid.NotFound, "no incident %d", id)
+			}
+			if err != nil {
+				return x, ev, db.classify(err)
+			}
+			old := c.Deadline
+			if err := grid.Apply(&c, action, now, cal); err != nil {
+				return x, ev, err
+			}
+			args["deadline_from"], args["deadline_to"] = old, c.Deadline
+		}
+		rows, err := db.pool.Query(ctx, transitionSQL, args)
+		if err != nil {
+			return x, ev, db.classify(err)
+		}
+		var from string
+		var evID *int64
+		found := rows.Next()
+		if found {
+			if raw := rows.RawValues(); len(raw) > 1 && raw[1] == nil { // not changed: the state only
+				from = string(raw[0])
+			} else {
+				x, err = scanIncident(prefixed{rows, []any{&from, &evID}})
+			}
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
 		}
 		if err != nil {
-			return err
+			return x, ev, db.classify(err)
 		}
-		var cat grid.Category
-		if err := tx.QueryRow(ctx, `SELECT code, time_limit, unit FROM category WHERE code = $1`, x.Category).Scan(&cat.Code, &cat.Limit, &cat.Unit); err != nil {
-			return err
+		if !found {
+			return x, ev, grid.Errorf(grid.NotFound, "no incident %d", id)
 		}
-		c := grid.Case{Status: x.Status, ParkedFrom: x.ParkedFrom, Deadline: x.Deadline, Category: cat,
-			RegisteredAt: x.RegisteredAt, DispatchedAt: x.DispatchedAt, HandledAt: x.HandledAt, ClosedAt: x.ClosedAt,
-			Reworks: x.Reworks, Extensions: x.Extensions, Supervised: x.Supervised}
-		from := c.Status
-		if err := grid.Apply(&c, action, now, cal); err != nil {
-			return err
+		if evID == nil {
+			// Not allowed in the state it is in: Apply says so, with the
+			// allowed actions. Allowed there, the deadline moved meanwhile
+			// (a concurrent extension): read again.
+			c := grid.Case{Status: from}
+			if err := grid.Apply(&c, action, now, cal); err != nil {
+				return x, ev, err
+			}
+			if attempt >= 16 {
+				return x, ev, grid.Errorf(grid.Conflict, "the incident kept changing under action %s", action)
+			}
+			continue
 		}
-		var parked any
-		if c.ParkedFrom != "" {
-			parked = c.ParkedFrom
-		}
-		if _, err := tx.Exec(ctx, `UPDATE incident SET status = $2, parked_from = $3, deadline = $4, registered_at = $5,
-			dispatched_at = $6, handled_at = $7, closed_at = $8, reworks = $9, extensions = $10, supervised = $11
-			WHERE id = $1 AND occurred_at = $12`,
-			id, c.Status, parked, c.Deadline, c.RegisteredAt, c.DispatchedAt, c.HandledAt, c.ClosedAt,
-			c.Reworks, c.Extensions, c.Supervised, x.OccurredAt); err != nil {
-			return err
-		}
-		ev = grid.Event{IncidentID: id, At: now, Action: action, From: from, To: c.Status, Actor: actor, Note: note}
-		if err := tx.QueryRow(ctx, `INSERT INTO incident_event (incident_id, at, action, from_status, to_status, actor, note)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, id, now, action, from, c.Status, actor, note).Scan(&ev.ID); err != nil {
-			return err
-		}
-		x.Status, x.ParkedFrom, x.Deadline = c.Status, c.ParkedFrom, c.Deadline
-		x.RegisteredAt, x.DispatchedAt, x.HandledAt, x.ClosedAt = c.RegisteredAt, c.DispatchedAt, c.HandledAt, c.ClosedAt
-		x.Reworks, x.Extensions, x.Supervised = c.Reworks, c.Extensions, c.Supervised
-		return nil
-	})
-	if err != nil {
-		return x, ev, db.classify(err)
+		ev = grid.Event{ID: *evID, IncidentID: id, At: now, Action: action, From: from, To: x.Status, Actor: actor, Note: note}
+		db.incidentsChanged(IncidentChange{IDs: []grid.IDRange{{First: id, Last: id}}, Points: []orb.Point{x.Point}})
+		return x, ev, nil
 	}
-	db.incidentsChanged([]orb.Point{x.Point}, false)
-	return x, ev, nil
 }
+
+// prefixed scans the leading columns of a row into lead, the rest into
+// the targets given.
+type prefixed struct {
+	pgx.Row
+	lead []any
+}
+
+func (p prefixed) Scan(dest ...any) error { return p.Row.Scan(append(p.lead, dest...)...) }
 
 // FlagOverdue flags every open incident past its deadline for supervision
 // (督办), with a "supervise" event by the system, and returns their ids. It
@@ -548,6 +622,7 @@ func (db *DB) FlagOverdue(ctx context.Context, now time.Time) (ids []int64, err 
 			return ids, db.classify(err)
 		}
 		ids = append(ids, got...)
+		db.incidentsChanged(IncidentChange{IDs: idRanges(got)}) // supervised: the counters changed, not the tiles
 		if len(got) < batch {
 			slices.Sort(ids)
 			return ids, nil

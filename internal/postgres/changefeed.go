@@ -15,14 +15,16 @@ import (
 	"github.com/paulmach/orb"
 )
 
-// TilesChannel tells every replica where committed writes changed
-// incidents, so that cached vector tiles there are evicted. Payloads:
-// "origin;c;lon,lat;…" (incidents created at these points: counts
-// changed), "origin;a;lon,lat;…" (incidents whose attributes changed
-// there, e.g. a lifecycle action), "origin;C;minlon,minlat,maxlon,maxlat;…"
-// (incidents created somewhere in these areas: a large bulk load), or
-// "origin;*" (anything may have changed).
-const TilesChannel = "citygrid_tiles"
+// IncidentsChannel is the feed of committed incident changes: it tells
+// every replica which incidents committed writes changed (by id, for the
+// statistics read model) and where (for the vector tile caches).
+// Payloads: "origin;c;lon,lat;…" (incidents created at these points:
+// counts changed), "origin;a;lon,lat;…" (incidents whose attributes
+// changed there, e.g. a lifecycle action),
+// "origin;C;minlon,minlat,maxlon,maxlat;…" (incidents created somewhere in
+// these areas: a large bulk load), "origin;i;first[-last];…" (the ids of
+// the incidents changed), or "origin;*" (anything may have changed).
+const IncidentsChannel = "citygrid_incidents"
 
 // Beyond maxChangePoints points a change is told as areas: squares of
 // changeCell degrees (about 1 km), coarsened until there are at most
@@ -33,8 +35,16 @@ const (
 	changeCell      = 0.01
 )
 
-// IncidentChange is what a committed write changed under the tiles.
+// maxIDRanges bounds the id ranges of one change: past it the ranges
+// closest to each other merge (a reader reloads the ids between them too,
+// which changes nothing).
+const maxIDRanges = 2000
+
+// IncidentChange is what a committed write changed: which incidents, and
+// where (for the tiles).
 type IncidentChange struct {
+	// IDs are the incidents created or changed.
+	IDs []grid.IDRange
 	// Points are where incidents were created or changed.
 	Points []orb.Point
 	// Areas cover the changed points of a write too large to list them
@@ -49,31 +59,33 @@ type IncidentChange struct {
 	All bool
 }
 
-// tileFeed reports incident changes: to this process at once after
+// changeFeed reports incident changes: to this process at once after
 // commit, to the other replicas in one NOTIFY per short interval.
-type tileFeed struct {
+type changeFeed struct {
 	mu        sync.Mutex
 	local     func(IncidentChange)
 	pending   []IncidentChange
 	scheduled bool
 }
 
-// OnIncidentsChanged registers f to hear where this process's writes
-// changed incidents, once they have committed and after the heatmap read
-// model has been told (OnRollupChange), before the write returns.
+// OnIncidentsChanged registers f to hear which incidents this process's
+// writes changed and where, once they have committed and after the
+// heatmap read model has been told (OnRollupChange), before the write
+// returns.
 func (db *DB) OnIncidentsChanged(f func(IncidentChange)) {
 	db.tiles.mu.Lock()
 	db.tiles.local = f
 	db.tiles.mu.Unlock()
 }
 
-// incidentsChanged reports a committed write's points: to this process,
+// incidentsChanged reports a committed write's change: to this process,
 // and queued for the other replicas.
-func (db *DB) incidentsChanged(pts []orb.Point, counted bool) {
-	if len(pts) == 0 {
+func (db *DB) incidentsChanged(ch IncidentChange) {
+	if len(ch.Points) == 0 && len(ch.IDs) == 0 && !ch.All {
 		return
 	}
-	ch := coarsen(IncidentChange{Points: pts, Counted: counted})
+	ch = coarsen(ch)
+	ch.IDs = coarsenIDs(ch.IDs, maxIDRanges)
 	f := db.tiles
 	f.mu.Lock()
 	local := f.local
@@ -86,6 +98,42 @@ func (db *DB) incidentsChanged(pts []orb.Point, counted bool) {
 	if local != nil {
 		local(ch)
 	}
+}
+
+// idRanges turns ids into sorted ranges of consecutive ids.
+func idRanges(ids []int64) []grid.IDRange {
+	if len(ids) == 0 {
+		return nil
+	}
+	s := slices.Clone(ids)
+	slices.Sort(s)
+	out := []grid.IDRange{{First: s[0], Last: s[0]}}
+	for _, id := range s[1:] {
+		last := &out[len(out)-1]
+		if id <= last.Last+1 {
+			last.Last = max(last.Last, id)
+			continue
+		}
+		out = append(out, grid.IDRange{First: id, Last: id})
+	}
+	return out
+}
+
+// coarsenIDs merges the sorted ranges separated by the smallest gaps until
+// at most n are left.
+func coarsenIDs(rs []grid.IDRange, n int) []grid.IDRange {
+	for gap := int64(2); len(rs) > n; gap *= 2 {
+		out := []grid.IDRange{rs[0]}
+		for _, r := range rs[1:] {
+			if last := &out[len(out)-1]; r.First-last.Last <= gap {
+				last.Last = max(last.Last, r.Last)
+				continue
+			}
+			out = append(out, r)
+		}
+		rs = out
+	}
+	return rs
 }
 
 // pointsOf wraps a stream of incidents to collect their points as they
@@ -124,7 +172,7 @@ func coarsen(ch IncidentChange) IncidentChange {
 			}
 			return int(a[1] - b[1])
 		})
-		out := IncidentChange{Counted: ch.Counted}
+		out := IncidentChange{IDs: ch.IDs, Counted: ch.Counted}
 		for _, k := range keys {
 			lo := orb.Point{float64(k[0]) * size, float64(k[1]) * size}
 			out.Areas = append(out.Areas, orb.Bound{Min: lo, Max: orb.Point{lo[0] + size, lo[1] + size}})
@@ -146,7 +194,7 @@ func (db *DB) flushTiles() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := db.pool.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, TilesChannel, payloads); err != nil {
+	if _, err := db.pool.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, IncidentsChannel, payloads); err != nil {
 		// The database is away: try again in a second. (The other
 		// replicas' listeners lose their connection too, and clear their
 		// caches when it is back.)
@@ -205,6 +253,16 @@ func encodeChange(origin string, ch IncidentChange) []string {
 		}
 		emit(kind, items)
 	}
+	if len(ch.IDs) > 0 {
+		items := make([]string, len(ch.IDs))
+		for i, r := range ch.IDs {
+			items[i] = strconv.FormatInt(r.First, 10)
+			if r.Last != r.First {
+				items[i] += "-" + strconv.FormatInt(r.Last, 10)
+			}
+		}
+		emit("i", items)
+	}
 	return out
 }
 
@@ -213,7 +271,7 @@ func decodeChange(p string) (origin string, ch IncidentChange, err error) {
 	parts := strings.Split(p, ";")
 	origin = parts[0]
 	if len(parts) < 2 {
-		return origin, ch, fmt.Errorf("tile notification %q: no kind", p)
+		return origin, ch, fmt.Errorf("incident notification %q: no kind", p)
 	}
 	kind := parts[1]
 	switch kind {
@@ -223,8 +281,22 @@ func decodeChange(p string) (origin string, ch IncidentChange, err error) {
 	case "c", "C":
 		ch.Counted = true
 	case "a", "A":
+	case "i":
+		for _, it := range parts[2:] {
+			a, b, rng := strings.Cut(it, "-")
+			first, err1 := strconv.ParseInt(a, 10, 64)
+			last, err2 := first, error(nil)
+			if rng {
+				last, err2 = strconv.ParseInt(b, 10, 64)
+			}
+			if err1 != nil || err2 != nil || first < 1 || last < first {
+				return origin, ch, fmt.Errorf("incident notification %q: bad id range %q", p, it)
+			}
+			ch.IDs = append(ch.IDs, grid.IDRange{First: first, Last: last})
+		}
+		return origin, ch, nil
 	default:
-		return origin, ch, fmt.Errorf("tile notification %q: unknown kind %q", p, kind)
+		return origin, ch, fmt.Errorf("incident notification %q: unknown kind %q", p, kind)
 	}
 	for _, it := range parts[2:] {
 		fs := strings.Split(it, ",")
@@ -232,7 +304,7 @@ func decodeChange(p string) (origin string, ch IncidentChange, err error) {
 		for i, s := range fs {
 			v, err := strconv.ParseFloat(s, 64)
 			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-				return origin, ch, fmt.Errorf("tile notification %q: bad number %q", p, s)
+				return origin, ch, fmt.Errorf("incident notification %q: bad number %q", p, s)
 			}
 			vs[i] = v
 		}
@@ -242,22 +314,22 @@ func decodeChange(p string) (origin string, ch IncidentChange, err error) {
 		case (kind == "C" || kind == "A") && len(vs) == 4 && vs[0] <= vs[2] && vs[1] <= vs[3]:
 			ch.Areas = append(ch.Areas, orb.Bound{Min: orb.Point{vs[0], vs[1]}, Max: orb.Point{vs[2], vs[3]}})
 		default:
-			return origin, ch, fmt.Errorf("tile notification %q: bad item %q", p, it)
+			return origin, ch, fmt.Errorf("incident notification %q: bad item %q", p, it)
 		}
 	}
 	return origin, ch, nil
 }
 
 // ListenIncidentChanges calls onChange with what other replicas' writes
-// changed (this process's own come through OnIncidentsChanged), and
+// changed (each notification's part: ids, points or areas) (this process's own come through OnIncidentsChanged), and
 // onConnect after every (re)connect, since notifications sent while
 // disconnected are lost: the caller forgets what it cached then. It
 // returns when ctx ends.
 func (db *DB) ListenIncidentChanges(ctx context.Context, onChange func(IncidentChange), onConnect func(), log *slog.Logger) {
-	db.listen(ctx, TilesChannel, func(p string) {
+	db.listen(ctx, IncidentsChannel, func(p string) {
 		origin, ch, err := decodeChange(p)
 		if err != nil {
-			log.Warn("unreadable tile notification; evicting every incident tile", "err", err)
+			log.Warn("unreadable incident notification; forgetting every incident", "err", err)
 			onChange(IncidentChange{All: true, Counted: true})
 			return
 		}
