@@ -23,10 +23,12 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/api"
+	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/hexbin"
 	"github.com/citygrid/citygrid/internal/httpapi"
 	"github.com/citygrid/citygrid/internal/locate"
 	"github.com/citygrid/citygrid/internal/postgres"
+	"github.com/citygrid/citygrid/internal/tally"
 	"github.com/citygrid/citygrid/web"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/paulmach/orb"
@@ -479,7 +481,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // loopback port; stop shuts it down.
 // Options may change the server's configuration (the tile rows compare
 // runs with and without a tile cache).
-func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog, options ...func(*httpapi.Config)) (base string, heat *hexbin.Heat, stop func(), err error) {
+func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog, options ...func(*httpapi.Config)) (base string, rm *benchModels, stop func(), err error) {
 	cal, err := db.Calendar(ctx)
 	if err != nil {
 		return "", nil, nil, err
@@ -496,24 +498,32 @@ func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog,
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	hctx, cancelHeat := context.WithCancel(ctx)
 	var hooks tileHooks
-	heat = startHeat(hctx, db, slog.New(slog.DiscardHandler), hooks.rollupsApplied)
-	cfg := httpapi.Config{Store: db, Incidents: db, Heatmaps: heat, Keys: db, Requests: db, Facilities: db, Stats: db, Calendar: cal, Catalog: cat,
+	heat := startHeat(hctx, db, slog.New(slog.DiscardHandler), hooks.rollupsApplied)
+	tl := tally.New(db, db, grid.ChinaTime())
+	cfg := httpapi.Config{Store: db, Incidents: db, Heatmaps: heat, Keys: db, Requests: db, Facilities: db, Stats: tl, Overview: tl,
+		Calendar: cal, Catalog: cat,
 		Registry: reg, Logger: slog.New(slog.DiscardHandler), OpenAPI: api.OpenAPI, Web: webFiles, Tiles: db}
 	for _, o := range options {
 		o(&cfg)
 	}
 	srv := httpapi.New(cfg)
-	startTiles(hctx, db, srv, &hooks, slog.New(slog.DiscardHandler))
+	startTiles(hctx, db, srv, tl, &hooks, slog.New(slog.DiscardHandler))
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = hs.Serve(ln) }()
-	return "http://" + ln.Addr().String(), heat, func() {
+	return "http://" + ln.Addr().String(), &benchModels{heat, tl}, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = hs.Shutdown(ctx)
 		<-done
 		cancelHeat()
 	}, nil
+}
+
+// benchModels are a bench server's read models.
+type benchModels struct {
+	heat  *hexbin.Heat
+	tally *tally.Tally
 }
 
 // locateURLs are GET /v1/locate requests of pts, parsed once so the load

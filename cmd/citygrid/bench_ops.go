@@ -211,10 +211,11 @@ func benchPlanner(ctx context.Context, db *postgres.DB, cat *locate.Catalog, see
 	if !sel("planner-heatmap") && !sel("planner-hotspots") && !sel("planner-stats") {
 		return nil, nil
 	}
-	base, heat, stop, err := startBenchServer(ctx, db, cat)
+	base, rm, stop, err := startBenchServer(ctx, db, cat)
 	if err != nil {
 		return nil, err
 	}
+	heat := rm.heat
 	defer stop()
 	// A serving replica answers from its loaded read model; the time to
 	// load it is a row of its own.

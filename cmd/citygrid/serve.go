@@ -20,6 +20,7 @@ import (
 	"github.com/citygrid/citygrid/internal/httpapi"
 	"github.com/citygrid/citygrid/internal/locate"
 	"github.com/citygrid/citygrid/internal/postgres"
+	"github.com/citygrid/citygrid/internal/tally"
 	"github.com/citygrid/citygrid/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -116,10 +117,12 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 			return err
 		}
 	}
-	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: db.DB, Stats: db.DB, Heatmaps: heat, Keys: db.DB, Requests: db.DB, Facilities: db.DB,
+	// Statistics and the overview from memory; SQL until it is loaded.
+	tl := tally.New(db.DB, db.DB, grid.ChinaTime())
+	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: db.DB, Stats: tl, Overview: tl, Heatmaps: heat, Keys: db.DB, Requests: db.DB, Facilities: db.DB,
 		Calendar: cal, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI,
 		MinPublicCount: opts.MinPublicCount, Web: webFiles, Tiles: db.DB, TileCacheBytes: tileCacheBytes(opts.TileCacheMB)})
-	startTiles(ctx, db.DB, srv, &hooks, log)
+	startTiles(ctx, db.DB, srv, tl, &hooks, log)
 	// A key revoked anywhere is forgotten here at once.
 	go db.ListenKeyRevocations(ctx, srv.ForgetKey, srv.ForgetKeys, log)
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/paulmach/orb"
 )
 
@@ -84,20 +85,48 @@ func (db *DB) incidentsChanged(ch IncidentChange) {
 	if len(ch.Points) == 0 && len(ch.IDs) == 0 && !ch.All {
 		return
 	}
-	ch = coarsen(ch)
-	ch.IDs = coarsenIDs(ch.IDs, maxIDRanges)
+	ch = shrink(ch)
 	f := db.tiles
 	f.mu.Lock()
-	local := f.local
 	f.pending = append(f.pending, ch)
 	if !f.scheduled {
 		f.scheduled = true
 		time.AfterFunc(20*time.Millisecond, db.flushTiles)
 	}
 	f.mu.Unlock()
+	db.changedHere(ch)
+}
+
+// changedHere reports a committed change to this process only (the other
+// replicas were told in the write's own transaction).
+func (db *DB) changedHere(ch IncidentChange) {
+	if len(ch.Points) == 0 && len(ch.Areas) == 0 && len(ch.IDs) == 0 && !ch.All {
+		return
+	}
+	f := db.tiles
+	f.mu.Lock()
+	local := f.local
+	f.mu.Unlock()
 	if local != nil {
 		local(ch)
 	}
+}
+
+// shrink coarsens a change's points into areas and its id ranges to at
+// most maxIDRanges.
+func shrink(ch IncidentChange) IncidentChange {
+	ch = coarsen(ch)
+	ch.IDs = coarsenIDs(ch.IDs, maxIDRanges)
+	return ch
+}
+
+// notifyChange sends the notifications of ch on ex: at commit when ex is
+// a transaction.
+func notifyChange(ctx context.Context, ex interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, origin string, ch IncidentChange) error {
+	_, err := ex.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, IncidentsChannel, encodeChange(origin, ch))
+	return err
 }
 
 // idRanges turns ids into sorted ranges of consecutive ids.
@@ -192,6 +221,9 @@ func (db *DB) flushTiles() {
 	for _, ch := range chs {
 		payloads = append(payloads, encodeChange(db.feed.origin, ch)...)
 	}
+	if len(payloads) == 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := db.pool.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, IncidentsChannel, payloads); err != nil {
@@ -208,26 +240,34 @@ func (db *DB) flushTiles() {
 	}
 }
 
-// encodeChange renders the payloads of a change, each under maxPayload.
+// encodeChange renders the payloads of a change, each under maxPayload:
+// sections of points, areas and ids, each led by its kind, as many in one
+// payload as fit (a single create or action is one notification).
 func encodeChange(origin string, ch IncidentChange) []string {
 	if ch.All {
 		return []string{origin + ";*"}
 	}
 	var out []string
-	emit := func(kind string, items []string) {
-		var b strings.Builder
-		head := origin + ";" + kind
-		b.WriteString(head)
+	var b strings.Builder
+	kind := "" // of the section being written in b
+	b.WriteString(origin)
+	emit := func(k string, items []string) {
 		for _, it := range items {
-			if b.Len()+1+len(it) > maxPayload {
+			need := 1 + len(it)
+			if kind != k {
+				need += 1 + len(k)
+			}
+			if b.Len()+need > maxPayload && b.Len() > len(origin) {
 				out = append(out, b.String())
 				b.Reset()
-				b.WriteString(head)
+				b.WriteString(origin)
+				kind = ""
+			}
+			if kind != k {
+				b.WriteString(";" + k)
+				kind = k
 			}
 			b.WriteString(";" + it)
-		}
-		if b.Len() > len(head) {
-			out = append(out, b.String())
 		}
 	}
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 7, 64) }
@@ -263,26 +303,37 @@ func encodeChange(origin string, ch IncidentChange) []string {
 		}
 		emit("i", items)
 	}
+	if b.Len() > len(origin) {
+		out = append(out, b.String())
+	}
 	return out
 }
 
-// decodeChange reads a payload.
+// decodeChange reads a payload: sections, each a kind and its items.
 func decodeChange(p string) (origin string, ch IncidentChange, err error) {
 	parts := strings.Split(p, ";")
 	origin = parts[0]
 	if len(parts) < 2 {
 		return origin, ch, fmt.Errorf("incident notification %q: no kind", p)
 	}
-	kind := parts[1]
-	switch kind {
-	case "*":
+	if parts[1] == "*" {
 		ch.All = true
 		return origin, ch, nil
-	case "c", "C":
-		ch.Counted = true
-	case "a", "A":
-	case "i":
-		for _, it := range parts[2:] {
+	}
+	kind := ""
+	for _, it := range parts[1:] {
+		switch it {
+		case "c", "C", "a", "A", "i":
+			kind = it
+			if it == "c" || it == "C" {
+				ch.Counted = true
+			}
+			continue
+		}
+		switch kind {
+		case "":
+			return origin, ch, fmt.Errorf("incident notification %q: unknown kind %q", p, it)
+		case "i":
 			a, b, rng := strings.Cut(it, "-")
 			first, err1 := strconv.ParseInt(a, 10, 64)
 			last, err2 := first, error(nil)
@@ -293,12 +344,8 @@ func decodeChange(p string) (origin string, ch IncidentChange, err error) {
 				return origin, ch, fmt.Errorf("incident notification %q: bad id range %q", p, it)
 			}
 			ch.IDs = append(ch.IDs, grid.IDRange{First: first, Last: last})
+			continue
 		}
-		return origin, ch, nil
-	default:
-		return origin, ch, fmt.Errorf("incident notification %q: unknown kind %q", p, kind)
-	}
-	for _, it := range parts[2:] {
 		fs := strings.Split(it, ",")
 		vs := make([]float64, len(fs))
 		for i, s := range fs {
@@ -317,11 +364,15 @@ func decodeChange(p string) (origin string, ch IncidentChange, err error) {
 			return origin, ch, fmt.Errorf("incident notification %q: bad item %q", p, it)
 		}
 	}
+	if kind == "" {
+		return origin, ch, fmt.Errorf("incident notification %q: no kind", p)
+	}
 	return origin, ch, nil
 }
 
 // ListenIncidentChanges calls onChange with what other replicas' writes
-// changed (each notification's part: ids, points or areas) (this process's own come through OnIncidentsChanged), and
+// changed, one notification at a time (this process's own come through
+// OnIncidentsChanged), and
 // onConnect after every (re)connect, since notifications sent while
 // disconnected are lost: the caller forgets what it cached then. It
 // returns when ctx ends.

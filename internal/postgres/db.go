@@ -52,10 +52,12 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	return &DB{pool: pool, feed: newRollupFeed(), exact: &hexbin.Exact{}, tiles: &changeFeed{}}, nil
 }
 
-// Close waits for background merges of busy rollup slices, then releases
-// the pool.
+// Close waits for background merges of busy rollup slices, sends the
+// notifications still queued, then releases the pool.
 func (db *DB) Close() {
 	db.feed.merges.Wait()
+	db.flushTiles() // incident changes queued for the other replicas
+	db.flushNotify()
 	db.pool.Close()
 }
 

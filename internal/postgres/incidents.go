@@ -109,6 +109,7 @@ func (db *DB) bulkStream(ctx context.Context, next func() (*grid.Incident, error
 	next, points := pointsOf(next) // for the tile caches, once committed
 	res.Duplicates = map[int]int64{}
 	var touched []grid.RollupSlice
+	var change IncidentChange
 	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		var (
 			ids   []int64 // allocated, not yet used
@@ -163,8 +164,13 @@ func (db *DB) bulkStream(ctx context.Context, next func() (*grid.Incident, error
 		if touched, err = copyRollups(ctx, tx, roll); err != nil {
 			return err
 		}
-		// Delivered at commit, with the batch: other replicas reload these.
-		return notifySlices(ctx, tx, db.feed.origin, touched)
+		// Delivered at commit, with the batch: other replicas reload these
+		// slices and incidents.
+		if err := notifySlices(ctx, tx, db.feed.origin, touched); err != nil {
+			return err
+		}
+		change = shrink(IncidentChange{IDs: idRanges(res.IDs), Points: *points, Counted: true})
+		return notifyChange(ctx, tx, db.feed.origin, change)
 	})
 	if err != nil {
 		return grid.BulkResult{}, db.classify(err)
@@ -172,7 +178,7 @@ func (db *DB) bulkStream(ctx context.Context, next func() (*grid.Incident, error
 	if len(touched) > 0 {
 		db.committed(touched)
 	}
-	db.incidentsChanged(IncidentChange{IDs: idRanges(res.IDs), Points: *points, Counted: true})
+	db.changedHere(change)
 	return res, nil
 }
 

@@ -271,6 +271,6 @@ func bucketStarts(interval string, from, to time.Time, offset int64) []time.Time
 		if !b.Before(to) {
 			return out
 		}
-		out = append(out, b)
+		out = append(out, b.UTC()) // as instants, like the SQL path
 	}
 }
