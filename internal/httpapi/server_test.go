@@ -24,10 +24,10 @@ import (
 )
 
 type fixture struct {
-	srv  *httptest.Server
-	db   *postgres.DB
-	api  *httpapi.Server
-	cat  *locate.Catalog
+	srv   *httptest.Server
+	db    *postgres.DB
+	api   *httpapi.Server
+	cat   *locate.Catalog
 	heat  *hexbin.Heat
 	tally *tally.Tally
 	key   string // an admin key: get and post send it; getAs and postAs choose

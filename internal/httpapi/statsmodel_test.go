@@ -21,13 +21,13 @@ import (
 
 // rawIncident is an incident as the recounts read it from the table.
 type rawIncident struct {
-	id                                      int64
-	keys                                    map[string]string // group_by → code
-	category, status, parkedFrom            string
-	occurred, deadline                      time.Time
-	dispatched, handled, closed             *time.Time
-	reworks, extensions                     int
-	supervised                              bool
+	id                           int64
+	keys                         map[string]string // group_by → code
+	category, status, parkedFrom string
+	occurred, deadline           time.Time
+	dispatched, handled, closed  *time.Time
+	reworks, extensions          int
+	supervised                   bool
 }
 
 func readRaw(t *testing.T, db *postgres.DB) []rawIncident {
