@@ -3,7 +3,8 @@
 # PostgreSQL 15 server and PostGIS 3; with --test also the real clients the
 # tests drive: Chromium (the web map's browser test, through chromedp), the
 # Noto CJK fonts its Chinese labels are drawn with, and GDAL (gdal-bin:
-# ogrinfo's MVT driver reads the vector tiles). Installs Debian's
+# ogrinfo's MVT driver reads the vector tiles, its OAPIF driver the OGC
+# API). Installs Debian's
 # packages when run as root; otherwise prints the exact command and fails.
 set -euo pipefail
 tests=false
@@ -31,6 +32,7 @@ else
 fi
 
 if $tests; then
+	{ command -v ogrinfo >/dev/null 2>&1 && command -v ogr2ogr >/dev/null 2>&1; } || missing+=(gdal-bin)
 	command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
 	command -v ogrinfo >/dev/null 2>&1 || missing+=(gdal-bin) # GDAL's MVT driver reads the vector tiles
 	if ! { command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh family | grep -qi "Noto Sans CJK"; } && [ ! -d /usr/share/fonts/opentype/noto ]; then

@@ -118,7 +118,8 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		return err
 	}
 	rows = append(rows, wr...)
-	if !sel("seed") && !sel("planner") && !sel("planner-heatmap") && !sel("planner-hotspots") && !sel("planner-stats") && !benchTilesSelected(sel) {
+	if !sel("seed") && !sel("planner") && !sel("planner-heatmap") && !sel("planner-hotspots") && !sel("planner-stats") && !benchTilesSelected(sel) &&
+		!sel("ogc-items") && !sel("ogc-v1") && !sel("ogc-cells") {
 		ir, err := benchIngest(ctx, db.DB, cat, sel, os.Stderr)
 		if err != nil {
 			return err
@@ -179,7 +180,12 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	printBench(out, append(rows, tr...))
+	rows = append(rows, tr...)
+	gr, err := benchOGC(ctx, db.DB, cat, st.N, sel, os.Stderr)
+	if err != nil {
+		return err
+	}
+	printBench(out, append(rows, gr...))
 	return nil
 }
 

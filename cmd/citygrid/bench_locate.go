@@ -40,7 +40,8 @@ import (
 // all its rows.
 var benchRowNames = []string{"cold", "seed", "locate", "locate-process", "locate-http", "locate-batch",
 	"ingest", "ingest-bulk", "ingest-post", "ingest-lifecycle", "open311", "open311-post", "planner", "planner-heatmap", "planner-hotspots", "planner-stats", "web", "web-first-idle",
-	"tiles", "tiles-cells", "tiles-incidents", "tiles-cached", "tiles-writes"}
+	"tiles", "tiles-cells", "tiles-incidents", "tiles-cached", "tiles-writes",
+	"ogc", "ogc-items", "ogc-v1", "ogc-cells"}
 
 // parseOnly turns the --only list into a predicate over row names; empty
 // selects every row.
@@ -499,9 +500,10 @@ func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog,
 	hctx, cancelHeat := context.WithCancel(ctx)
 	var hooks tileHooks
 	heat := startHeat(hctx, db, slog.New(slog.DiscardHandler), hooks.rollupsApplied)
+	cache, incidents, requests := startFeatureCache(hctx, db, slog.New(slog.DiscardHandler))
 	tl := tally.New(db, db, grid.ChinaTime())
-	cfg := httpapi.Config{Store: db, Incidents: db, Heatmaps: heat, Keys: db, Requests: db, Facilities: db, Stats: tl, Overview: tl,
-		Calendar: cal, Catalog: cat,
+	cfg := httpapi.Config{Store: db, Incidents: incidents, Cache: cache, Heatmaps: heat, Keys: db, Requests: requests, Facilities: db, Features: db,
+		Stats: tl, Overview: tl, Calendar: cal, Catalog: cat,
 		Registry: reg, Logger: slog.New(slog.DiscardHandler), OpenAPI: api.OpenAPI, Web: webFiles, Tiles: db}
 	for _, o := range options {
 		o(&cfg)

@@ -146,6 +146,7 @@ func benchIngest(ctx context.Context, db *postgres.DB, cat *locate.Catalog, sel 
 
 type driveStats struct {
 	rate   float64
+	p50    time.Duration
 	p99    time.Duration
 	errors int
 }
@@ -199,6 +200,7 @@ func drive(ctx context.Context, clients int, warmup, dur time.Duration, op func(
 	if len(lats) > 0 {
 		st.rate = float64(len(lats)) / lastEnd.Sub(measureFrom).Seconds()
 		st.p99 = percentile(lats, 0.99)
+		st.p50 = percentile(lats, 0.5)
 	}
 	return st, nil
 }

@@ -102,7 +102,8 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 
 	var hooks tileHooks
 	heat := startHeat(ctx, db.DB, log, hooks.rollupsApplied)
-	go every(ctx, time.Minute, log, "flagging overdue incidents", flagOverdue(db.DB, log))
+	cache, incidents, requests := startFeatureCache(ctx, db.DB, log)
+	go every(ctx, time.Minute, log, "flagging overdue incidents", flagOverdue(incidents, log))
 
 	cal, err := db.Calendar(ctx)
 	if err != nil {
@@ -119,8 +120,8 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 	}
 	// Statistics and the overview from memory; SQL until it is loaded.
 	tl := tally.New(db.DB, db.DB, grid.ChinaTime())
-	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: db.DB, Stats: tl, Overview: tl, Heatmaps: heat, Keys: db.DB, Requests: db.DB, Facilities: db.DB,
-		Calendar: cal, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI,
+	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: incidents, Cache: cache, Stats: tl, Overview: tl, Heatmaps: heat, Keys: db.DB, Requests: requests, Facilities: db.DB,
+		Features: db.DB, Calendar: cal, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI,
 		MinPublicCount: opts.MinPublicCount, Web: webFiles, Tiles: db.DB, TileCacheBytes: tileCacheBytes(opts.TileCacheMB)})
 	startTiles(ctx, db.DB, srv, tl, &hooks, log)
 	// A key revoked anywhere is forgotten here at once.
@@ -163,7 +164,7 @@ func every(ctx context.Context, interval time.Duration, log *slog.Logger, what s
 
 // flagOverdue flags open incidents past their deadline for supervision
 // (督办). Replicas may all run it: each incident is flagged once.
-func flagOverdue(db *postgres.DB, log *slog.Logger) func(context.Context) error {
+func flagOverdue(db grid.IncidentStore, log *slog.Logger) func(context.Context) error {
 	return func(ctx context.Context) error {
 		ids, err := db.FlagOverdue(ctx, time.Now())
 		if len(ids) > 0 {

@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/internal/coord"
+	"github.com/citygrid/citygrid/internal/featcache"
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/httpapi/param"
 	"github.com/citygrid/citygrid/internal/intake"
 	"github.com/labstack/echo/v4"
 	"github.com/paulmach/orb"
-	"github.com/paulmach/orb/geojson"
 	"github.com/uber/h3-go/v4"
 )
 
@@ -306,12 +306,53 @@ func (s *Server) incidentEvent(c echo.Context) error {
 	return c.JSON(http.StatusOK, d)
 }
 
+// incidentProps is an incident's GeoJSON properties: its JSON form less
+// lon and lat, which the geometry carries (the shallower fields, always
+// nil, hide the embedded ones). Typed structs marshal in one pass; the
+// map of a generic GeoJSON feature cost a marshal, an unmarshal and a
+// sorted marshal per incident.
+type incidentProps struct {
+	incidentDTO
+	Lon *struct{} `json:"lon,omitempty"`
+	Lat *struct{} `json:"lat,omitempty"`
+}
+
+type incidentFeature struct {
+	Type       string        `json:"type"`
+	ID         int64         `json:"id"`
+	Geometry   pointGeometry `json:"geometry"`
+	Properties incidentProps `json:"properties"`
+}
+
+type incidentCollection struct {
+	Type     string            `json:"type"`
+	Features []incidentFeature `json:"features"`
+	Links    []link            `json:"links,omitempty"`
+}
+
 // findIncidents: GET /v1/incidents with filters and keyset pagination.
 func (s *Server) findIncidents(c echo.Context) error {
 	if s.cfg.Incidents == nil {
 		return grid.Errorf(grid.Unavailable, "incidents are not configured")
 	}
 	q := c.QueryParams()
+	// Answers are cached under the raw query, the caller's town scope, the
+	// grid version (names come from it) and the format the Accept header
+	// picks: an answer stored was a 200 for exactly this. overdue=true
+	// selects by the clock, so it is never cached.
+	var key string
+	var ticket featcache.Ticket
+	cache := s.cfg.Cache
+	if cache != nil && !q.Has("overdue") {
+		if snap := s.cfg.Catalog.Current(); snap != nil {
+			key = "v1\x00" + principal(c).Town + "\x00" + strconv.FormatInt(snap.Version.ID, 10) + "\x00" +
+				strconv.FormatBool(strings.Contains(c.Request().Header.Get(echo.HeaderAccept), mimeGeoJSON)) + "\x00" + c.Request().URL.RawQuery
+			if a, ok := cache.Get(key); ok {
+				return c.Blob(http.StatusOK, a.ContentType, a.Body)
+			}
+			ticket = cache.Begin()
+		}
+	}
 	out, err := parseOutput(c)
 	if err != nil {
 		return err
@@ -376,7 +417,7 @@ func (s *Server) findIncidents(c echo.Context) error {
 		b := param.WGS84Envelope(crs, *in)
 		f.BBox = &b
 		var cells []string
-		snap.CellsIn(orb.Bound{Min: orb.Point{b[0], b[1]}, Max: orb.Point{b[2], b[3]}}, func(x *grid.Cell) bool {
+		snap.CellsMeeting(orb.Bound{Min: orb.Point{b[0], b[1]}, Max: orb.Point{b[2], b[3]}}, func(x *grid.Cell) bool {
 			if f.Cells == nil || slices.Contains(f.Cells, x.Code) {
 				cells = append(cells, x.Code)
 			}
@@ -414,30 +455,37 @@ func (s *Server) findIncidents(c echo.Context) error {
 		nq.Set("after", strconv.FormatInt(xs[len(xs)-1].ID, 10))
 		next = "/v1/incidents?" + nq.Encode()
 	}
+	var body []byte
+	ct := mimeGeoJSON
 	if out.geojson {
-		fc := geojson.NewFeatureCollection()
+		fc := incidentCollection{Type: "FeatureCollection", Features: make([]incidentFeature, len(xs))}
 		for i := range xs {
 			d := s.incidentDTO(&xs[i], crs, nil)
-			ft := geojson.NewFeature(orb.Point{d.Lon, d.Lat})
-			b, _ := json.Marshal(d)
-			_ = json.Unmarshal(b, &ft.Properties)
-			delete(ft.Properties, "lon")
-			delete(ft.Properties, "lat")
-			ft.ID = d.ID
-			fc.Append(ft)
+			fc.Features[i] = incidentFeature{Type: "Feature", ID: d.ID,
+				Geometry: pointGeometry{Type: "Point", Coordinates: [2]float64{d.Lon, d.Lat}}, Properties: incidentProps{incidentDTO: d}}
 		}
 		if next != "" {
-			fc.ExtraMembers = geojson.Properties{"links": []map[string]string{{"rel": "next", "href": next, "type": "application/geo+json"}}}
+			fc.Links = []link{{Rel: "next", Type: mimeGeoJSON, Href: next}}
 		}
-		b, err := fc.MarshalJSON()
-		if err != nil {
+		if body, err = json.Marshal(fc); err != nil {
 			return err
 		}
-		return c.Blob(http.StatusOK, "application/geo+json", b)
+	} else {
+		list := make([]incidentDTO, 0, len(xs))
+		for i := range xs {
+			list = append(list, s.incidentDTO(&xs[i], crs, nil))
+		}
+		if body, err = json.Marshal(map[string]any{"incidents": list, "next": next}); err != nil {
+			return err
+		}
+		ct = echo.MIMEApplicationJSON
 	}
-	list := make([]incidentDTO, 0, len(xs))
-	for i := range xs {
-		list = append(list, s.incidentDTO(&xs[i], crs, nil))
+	if key != "" {
+		var area *orb.Bound
+		if f.BBox != nil {
+			area = &orb.Bound{Min: orb.Point{f.BBox[0], f.BBox[1]}, Max: orb.Point{f.BBox[2], f.BBox[3]}}
+		}
+		cache.Put(ticket, key, area, featcache.Expiry(xs, time.Now()), featcache.Answer{Body: body, ContentType: ct})
 	}
-	return c.JSON(http.StatusOK, map[string]any{"incidents": list, "next": next})
+	return c.Blob(http.StatusOK, ct, body)
 }

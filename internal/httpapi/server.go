@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/citygrid/citygrid/internal/featcache"
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/hexbin"
+	"github.com/citygrid/citygrid/internal/httpapi/ogc"
 	"github.com/citygrid/citygrid/internal/httpapi/open311"
 	"github.com/citygrid/citygrid/internal/intake"
 	"github.com/citygrid/citygrid/internal/locate"
@@ -32,6 +34,11 @@ type Config struct {
 	Heatmaps   grid.HeatmapStore
 	Keys       grid.KeyStore
 	Requests   grid.ServiceRequestStore // Open311 service requests
+	Features   grid.FeatureStore        // the OGC API's incident and facility collections
+	// Cache keeps answers of incident reads; nil: none. Its entries are
+	// only as fresh as the writes reaching it: give Incidents as a
+	// featcache.Store over the same cache.
+	Cache *featcache.Cache
 	// MinPublicCount hides heatmap cells with fewer incidents from public
 	// callers, so no single report can be singled out (default 3).
 	MinPublicCount int
@@ -134,6 +141,7 @@ func New(cfg Config) *Server {
 	s.routesOverview(e)
 	s.routesHeatmap(e)
 	s.routesHotspots(e)
+	ogc.Register(e.Group("/ogc"), ogc.Deps{Catalog: cfg.Catalog, Features: cfg.Features, Principal: principal, Cache: cfg.Cache})
 	open311.Register(e.Group(open311.Prefix), open311.Deps{Catalog: cfg.Catalog, Assigner: s.assigner, Requests: cfg.Requests,
 		ResolveKey: s.resolveKey, Principal: principal, Logger: s.log, Contact: cfg.Open311Contact, KeyService: cfg.Open311KeyService})
 	s.routesTiles(e)

@@ -142,6 +142,19 @@ func (s *Snapshot) CellsIn(b orb.Bound, fn func(c *grid.Cell) bool) {
 	s.cellTree.Search(b.Min, b.Max, func(_, _ [2]float64, i int32) bool { return fn(&s.Cells[i]) })
 }
 
+// CellsMeeting calls fn for every cell whose polygon meets g (boundary
+// included): the cells that hold every point of g the grid covers, so a
+// spatial filter on incidents can go through their cell codes.
+func (s *Snapshot) CellsMeeting(g orb.Geometry, fn func(c *grid.Cell) bool) {
+	b := g.Bound()
+	s.cellTree.Search(b.Min, b.Max, func(_, _ [2]float64, i int32) bool {
+		if grid.GeometriesIntersect(s.Cells[i].Geometry, g) {
+			return fn(&s.Cells[i])
+		}
+		return true
+	})
+}
+
 // Locate resolves p to its place; ok is false outside the managed area.
 func (s *Snapshot) Locate(p orb.Point) (Place, bool) {
 	i := s.CellIndex(p)

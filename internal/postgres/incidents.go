@@ -446,18 +446,15 @@ func (db *DB) FindIncidents(ctx context.Context, f grid.IncidentFilter) (out []g
 		add("deadline < $?", time.Now())
 		where = append(where, openStatusSQL())
 	}
+	after := ""
 	if f.After > 0 {
-		add("id < $?", f.After)
+		after = "id < " + arg(f.After)
 	}
 	limit := f.Limit
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	q := incidentSelect
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += fmt.Sprintf(" ORDER BY id DESC LIMIT %d", limit)
+	q := newestFirst(incidentSelect, where, after, f.Cells, limit)
 	rows, err := db.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, db.classify(err)

@@ -297,3 +297,104 @@ func Tile(zs, xs, ys string) (z, x, y int, err error) {
 	}
 	return z, x, y, nil
 }
+
+// CRS URIs of OGC API – Features Part 2 and the service's own systems.
+const (
+	CRS84     = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+	EPSG4326  = "http://www.opengis.net/def/crs/EPSG/0/4326"
+	EPSG4490  = "http://www.opengis.net/def/crs/EPSG/0/4490"
+	CRSGCJ02  = "urn:citygrid:crs:gcj02"
+	CRSBD09   = "urn:citygrid:crs:bd09"
+	crs84Safe = "[OGC:CRS84]"
+)
+
+// OGCCRS is a coordinate reference system named by URI: the planar system
+// its numbers are in (CGCS2000, EPSG:4490, taken as WGS84) and whether it
+// lists latitude first, as EPSG:4326 and EPSG:4490 do.
+type OGCCRS struct {
+	URI      string
+	System   coord.CRS
+	LatFirst bool
+}
+
+// OGCCRSList lists the systems the OGC API serves, the default (CRS84) first.
+func OGCCRSList() []OGCCRS {
+	return []OGCCRS{
+		{CRS84, coord.WGS84, false},
+		{EPSG4326, coord.WGS84, true},
+		{EPSG4490, coord.WGS84, true},
+		{CRSGCJ02, coord.GCJ02, false},
+		{CRSBD09, coord.BD09, false},
+	}
+}
+
+// CRSURI reads a CRS URI named name ("" is CRS84); the safe CURIE
+// [OGC:CRS84] and [EPSG:4326]-style forms are accepted too.
+func CRSURI(name, v string) (OGCCRS, error) {
+	list := OGCCRSList()
+	if v == "" || v == crs84Safe {
+		return list[0], nil
+	}
+	for _, c := range list {
+		if v == c.URI || strings.EqualFold(v, "[EPSG:"+strings.TrimPrefix(c.URI, "http://www.opengis.net/def/crs/EPSG/0/")+"]") {
+			return c, nil
+		}
+	}
+	uris := make([]string, len(list))
+	for i, c := range list {
+		uris[i] = c.URI
+	}
+	return list[0], Invalid(name, "%q is not a supported CRS: want one of %s", v, strings.Join(uris, ", "))
+}
+
+// OGCBBox reads an OGC API bbox: four numbers (min x, min y, max x, max
+// y) or six (with min and max height after each corner's x, y), in the
+// axis order of crs (latitude first for EPSG:4326 and EPSG:4490). The box
+// comes back as min lon, min lat, max lon, max lat in crs's numbers. The
+// features are 2D (height 0): a height range that leaves 0 out is refused
+// rather than answered with nothing.
+func OGCBBox(v string, crs OGCCRS) (*[4]float64, error) {
+	if v == "" {
+		return nil, nil
+	}
+	parts := strings.Split(v, ",")
+	if len(parts) != 4 && len(parts) != 6 {
+		return nil, Invalid("bbox", "%q: want 4 numbers (minx,miny,maxx,maxy) or 6 (minx,miny,minz,maxx,maxy,maxz)", v)
+	}
+	nums := make([]float64, len(parts))
+	for i, p := range parts {
+		f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, Invalid("bbox", "%q: item %d is not a finite number", v, i+1)
+		}
+		nums[i] = f
+	}
+	if len(nums) == 6 {
+		if nums[2] > nums[5] {
+			return nil, Invalid("bbox", "%q: the minimum height %v is above the maximum %v", v, nums[2], nums[5])
+		}
+		if nums[2] > 0 || nums[5] < 0 {
+			return nil, Invalid("bbox", "%q: the heights %v…%v leave out every feature: the data is 2D (height 0); send 4 numbers", v, nums[2], nums[5])
+		}
+		nums = []float64{nums[0], nums[1], nums[3], nums[4]}
+	}
+	b := [4]float64{nums[0], nums[1], nums[2], nums[3]}
+	if crs.LatFirst {
+		b = [4]float64{nums[1], nums[0], nums[3], nums[2]}
+	}
+	axes := "minlon,minlat,maxlon,maxlat"
+	if crs.LatFirst {
+		axes = "minlat,minlon,maxlat,maxlon (latitude first in " + crs.URI + ")"
+	}
+	switch {
+	case b[0] < -180 || b[2] > 180:
+		return nil, Invalid("bbox", "%q: longitudes must lie in -180…180 (axis order %s)", v, axes)
+	case b[1] < -90 || b[3] > 90:
+		return nil, Invalid("bbox", "%q: latitudes must lie in -90…90 (axis order %s)", v, axes)
+	case b[0] > b[2]:
+		return nil, Invalid("bbox", "%q: the box crosses the antimeridian or its x values are swapped: want %s", v, axes)
+	case b[1] > b[3]:
+		return nil, Invalid("bbox", "%q: want the minimum before the maximum: %s", v, axes)
+	}
+	return &b, nil
+}

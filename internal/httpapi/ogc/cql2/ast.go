@@ -9,8 +9,7 @@ import (
 	"github.com/paulmach/orb"
 )
 
-// Type is the type of a literal, of a property's value in Eval and of a
-// column in ToSQL.
+// Type is the type of a literal and of a queryable property.
 type Type uint8
 
 // The types a filter can compare.

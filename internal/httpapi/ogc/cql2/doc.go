@@ -1,6 +1,8 @@
 // Package cql2 parses OGC CQL2 text filters (OGC 21-065, filter-lang=cql2-text)
-// for the OGC API – Features "filter" parameter, evaluates them in memory and
-// translates them to parameterised PostgreSQL/PostGIS SQL.
+// for the OGC API – Features "filter" parameter into a syntax tree, and
+// checks its types against the queryables (Check). The OGC handlers turn
+// the tree into the domain's condition (grid.Cond), which grid evaluates in
+// memory and the postgres adapter compiles to SQL: the semantics live there.
 //
 // # Why a parser of our own
 //
@@ -53,15 +55,8 @@
 //
 // # Semantics
 //
-// Eval and the SQL of ToSQL agree (a property test checks it against
-// PostGIS): a missing or NULL property makes a predicate unknown, AND, OR and
-// NOT follow SQL's three-valued logic, and a row is selected only when the
-// filter is true. Text orders by code point (ToSQL adds COLLATE "C" to
-// ordering comparisons). S_INTERSECTS counts touching boundaries as
-// intersecting; a BBOX without area is the point or line it collapses to;
-// a polygon literal that is not valid (overlapping parts, a self-crossing
-// ring) is made valid in SQL with ST_MakeValid(…, 'method=structure'),
-// which keeps the union of its parts as Eval reads them, rather than
-// letting GEOS fail the query. A ring whose points lie on one line is a
-// parse error.
+// A missing or NULL property makes a predicate unknown, and AND, OR and NOT
+// follow SQL's three-valued logic: grid.Cond carries that meaning, and a
+// test holds the SQL compiled from it to the in-memory evaluation. A ring
+// whose points lie on one line is a parse error.
 package cql2

@@ -10,7 +10,7 @@ import (
 
 // Error is the one error type of the package: a message about the filter
 // text at a byte offset. Property is set when the error is an unknown
-// property (ToSQL, Check), so the caller can list the queryables. It
+// property (Check), so the caller can list the queryables. It
 // unwraps to a *grid.Error of kind grid.Invalid.
 type Error struct {
 	Offset   int

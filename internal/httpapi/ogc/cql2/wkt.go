@@ -372,6 +372,11 @@ func writePolygonText(b *strings.Builder, pg orb.Polygon) {
 	b.WriteByte(')')
 }
 
+// orient is twice the signed area of the triangle abc: 0 when collinear.
+func orient(a, b, c orb.Point) float64 {
+	return (b[0]-a[0])*(c[1]-a[1]) - (b[1]-a[1])*(c[0]-a[0])
+}
+
 // collinear reports whether all points lie on one line (or are one point).
 func collinear(pts []orb.Point) bool {
 	for _, b := range pts[1:] {
