@@ -39,7 +39,8 @@ import (
 // The rows of `citygrid bench` that --only selects: a group name selects
 // all its rows.
 var benchRowNames = []string{"cold", "seed", "locate", "locate-process", "locate-http", "locate-batch",
-	"ingest", "ingest-bulk", "ingest-post", "ingest-lifecycle", "open311", "open311-post", "planner", "planner-heatmap", "planner-hotspots", "planner-stats", "web", "web-first-idle",
+	"ingest", "ingest-bulk", "ingest-bulk-pair", "ingest-post", "ingest-lifecycle", "open311", "open311-post",
+	"planner", "planner-heatmap", "planner-hotspots", "planner-stats", "planner-overview", "planner-memory", "web", "web-first-idle",
 	"tiles", "tiles-cells", "tiles-incidents", "tiles-cached", "tiles-writes",
 	"ogc", "ogc-items", "ogc-v1", "ogc-cells"}
 

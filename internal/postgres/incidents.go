@@ -489,7 +489,7 @@ var transitionSQL = `
 			supervised = i.supervised OR @supervise,
 			deadline = coalesce(@deadline_to::timestamptz, i.deadline)
 		FROM cur
-		WHERE i.id = cur.id AND i.occurred_at = cur.occurred_at AND i.status = ANY(@from::text[])
+		WHERE i.id = @id AND i.occurred_at = (SELECT occurred_at FROM cur) AND i.id = cur.id AND i.status = ANY(@from::text[])
 		  AND (@deadline_from::timestamptz IS NULL OR i.deadline = @deadline_from::timestamptz)
 		RETURNING i.id, i.occurred_at, i.received_at, i.category, ST_AsBinary(i.geom) AS geom, i.h3, i.source, i.description,
 			coalesce(i.external_id, '') AS external_id, i.status, i.cell_code, i.community_code, i.town_code, i.department_code,
