@@ -300,23 +300,6 @@ func TestWebMap(t *testing.T) {
 	}
 }
 
-func status(t *testing.T, url, key string) int {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
 func getJSONKey(t *testing.T, url, key string, v any) int {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
