@@ -23,14 +23,17 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
 )
 
-// Entries live in chunks of consecutive ids.
+// Entries live in chunks of 4,096 consecutive ids, allocated when one of
+// them holds an incident: the ids a bulk load allocates and leaves unused
+// mostly fall in chunks never allocated.
 const (
-	chunkBits = 16
+	chunkBits = 12
 	chunkSize = 1 << chunkBits
 )
 
@@ -466,18 +469,14 @@ func (t *Tally) view() view {
 // parallel runs fn over the chunks of v on every core; fn gets its
 // worker's number and a chunk, read-locked.
 func parallel(cs []*chunk, workers int, fn func(w int, c *chunk)) {
-	var next sync.Mutex
-	i := 0
+	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
-				next.Lock()
-				j := i
-				i++
-				next.Unlock()
+				j := int(next.Add(1) - 1)
 				if j >= len(cs) {
 					return
 				}
