@@ -129,29 +129,34 @@ func (t *Tally) scanStats(v view, f grid.StatsFilter) []grid.StatsRow {
 	}
 	nb := len(starts)
 
+	// Each worker counts per group and combination of the counters' bits
+	// (the low six flags), per group and category, and per group and
+	// bucket: three increments a row, no branch on the bits; the counters
+	// come out of the combinations after the scan.
 	type acc struct {
-		c      []int64 // nGroups × nCounters
-		byCat  []int64 // nGroups × nCat
-		series []int64 // nGroups × nb
+		combos []int32 // nGroups × 64
+		byCat  []int32 // nGroups × nCat
+		series []int32 // nGroups × nb
 	}
 	workers := runtime.GOMAXPROCS(0)
 	accs := make([]acc, workers)
 	for i := range accs {
-		accs[i] = acc{c: make([]int64, nGroups*nCounters), byCat: make([]int64, nGroups*nCat), series: make([]int64, nGroups*nb)}
+		accs[i] = acc{combos: make([]int32, nGroups*64), byCat: make([]int32, nGroups*nCat), series: make([]int32, nGroups*nb)}
 	}
-	off := t.offset
+	off, span := t.offset, to-from
 	parallel(v.chunks, workers, func(w int, c *chunk) {
 		if c.n == 0 || c.maxOcc < from || c.minOcc >= to {
 			return
 		}
 		a := &accs[w]
+		combos, byCat, series := a.combos, a.byCat, a.series
 		for i := range chunkSize {
 			ct := c.cat[i]
 			if !catOK[ct] {
 				continue
 			}
 			o := c.occ[i]
-			if o < from || o >= to {
+			if o-from >= span { // outside [from, to): below from wraps around
 				continue
 			}
 			g := placeGroup[c.place[i]]
@@ -161,45 +166,44 @@ func (t *Tally) scanStats(v view, f grid.StatsFilter) []grid.StatsRow {
 			if byDept {
 				g = int32(c.dept[i])
 			}
-			k := a.c[int(g)*nCounters : int(g)*nCounters+nCounters : int(g)*nCounters+nCounters]
-			k[cTotal]++
-			a.byCat[int(g)*nCat+int(ct)]++
-			if fl := c.flags[i]; fl&fDue != 0 {
-				k[cDue]++
-				if fl&fHandled != 0 {
-					k[cHandled]++
-				}
-				if fl&fHandledOnTime != 0 {
-					k[cHandledOnTime]++
-					if fl&fClosed != 0 {
-						k[cClosedOnTime]++
-					}
-				}
-				if fl&fClosed != 0 {
-					k[cClosed]++
-				}
-				if fl&fReworked != 0 {
-					k[cReworked]++
-				}
-				if fl&fExtended != 0 {
-					k[cExtended]++
-				}
-			}
+			combos[int(g)<<6|int(c.flags[i]&63)]++
+			byCat[int(g)*nCat+int(ct)]++
 			if nb > 0 {
-				a.series[int(g)*nb+int(dayBucket[(int64(o)+off)/86400-firstDay])]++
+				series[int(g)*nb+int(dayBucket[(int64(o)+off)/86400-firstDay])]++
 			}
 		}
 	})
-	sum := accs[0]
-	for _, a := range accs[1:] {
-		for i, n := range a.c {
-			sum.c[i] += n
-		}
+	type sums struct{ c, byCat, series []int64 }
+	sum := sums{c: make([]int64, nGroups*nCounters), byCat: make([]int64, nGroups*nCat), series: make([]int64, nGroups*nb)}
+	for _, a := range accs {
 		for i, n := range a.byCat {
-			sum.byCat[i] += n
+			sum.byCat[i] += int64(n)
 		}
 		for i, n := range a.series {
-			sum.series[i] += n
+			sum.series[i] += int64(n)
+		}
+		for g := range nGroups {
+			k := sum.c[g*nCounters : (g+1)*nCounters]
+			for combo, n32 := range a.combos[g*64 : (g+1)*64] {
+				if n32 == 0 {
+					continue
+				}
+				n := int64(n32)
+				k[cTotal] += n
+				if combo&fDue == 0 { // the counters count due incidents only
+					continue
+				}
+				k[cDue] += n
+				for _, b := range [...]struct {
+					bits uint8
+					c    int
+				}{{fHandled, cHandled}, {fHandledOnTime, cHandledOnTime}, {fClosed, cClosed},
+					{fClosed | fHandledOnTime, cClosedOnTime}, {fReworked, cReworked}, {fExtended, cExtended}} {
+					if uint8(combo)&b.bits == b.bits {
+						k[b.c] += n
+					}
+				}
+			}
 		}
 	}
 
