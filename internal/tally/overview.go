@@ -64,8 +64,10 @@ func (t *Tally) scanOverview(v view, q grid.OverviewQuery) grid.Overview {
 	lo := min(bounds[pMonth][0], d0)
 
 	// Which places count, and the child each counts in (−1: none).
-	unitOK := make([]bool, len(d.placeCell))
-	child := make([]int32, len(d.placeCell))
+	// Sized for every place number (see scanStats): places this view does
+	// not know are left out.
+	unitOK := make([]bool, 1<<16)
+	child := make([]int32, 1<<16)
 	var childCodes []string
 	switch q.Level {
 	case grid.LevelCity:
@@ -80,7 +82,7 @@ func (t *Tally) scanOverview(v view, q grid.OverviewQuery) grid.Overview {
 	case grid.LevelCommunity:
 		want = slices.Index(d.comms, q.Code)
 	}
-	for p := range unitOK {
+	for p := range d.placeCell {
 		switch q.Level {
 		case grid.LevelCity:
 			unitOK[p], child[p] = true, int32(d.placeTown[p])

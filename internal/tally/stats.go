@@ -83,9 +83,16 @@ func (t *Tally) scanStats(v view, f grid.StatsFilter) []grid.StatsRow {
 			return []grid.StatsRow{}
 		}
 	}
-	placeGroup := make([]int32, len(d.placeCell))
+	// Sized for every place number: entries a concurrent catch-up wrote
+	// after this view was taken may name places (and categories and
+	// departments) it does not know; they are left out, as writes that
+	// committed after the query began may be.
+	placeGroup := make([]int32, 1<<16)
+	for p := len(d.placeCell); p < len(placeGroup); p++ {
+		placeGroup[p] = -1
+	}
 	var keys []string
-	for p := range placeGroup {
+	for p := range d.placeCell {
 		switch {
 		case town >= 0 && int(d.placeTown[p]) != town:
 			placeGroup[p] = -1
@@ -164,7 +171,9 @@ func (t *Tally) scanStats(v view, f grid.StatsFilter) []grid.StatsRow {
 				continue
 			}
 			if byDept {
-				g = int32(c.dept[i])
+				if g = int32(c.dept[i]); int(g) >= nGroups {
+					continue
+				}
 			}
 			combos[int(g)<<6|int(c.flags[i]&63)]++
 			byCat[int(g)*nCat+int(ct)]++
@@ -214,7 +223,13 @@ func (t *Tally) scanStats(v view, f grid.StatsFilter) []grid.StatsRow {
 		if k[cTotal] == 0 {
 			continue
 		}
-		r := grid.StatsRow{Key: keys[g], Total: k[cTotal], ByCategory: map[string]int64{},
+		cats := 0
+		for ct := 1; ct < nCat; ct++ {
+			if sum.byCat[g*nCat+ct] > 0 {
+				cats++
+			}
+		}
+		r := grid.StatsRow{Key: keys[g], Total: k[cTotal], ByCategory: make(map[string]int64, cats),
 			DueToHandle: k[cDue], DueToClose: k[cDue], Handled: k[cHandled], HandledOnTime: k[cHandledOnTime],
 			Closed: k[cClosed], ClosedOnTime: k[cClosedOnTime], Reworked: k[cReworked], Extended: k[cExtended]}
 		for ct := 1; ct < nCat; ct++ {
