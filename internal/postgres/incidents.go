@@ -172,13 +172,16 @@ func (db *DB) bulkStream(ctx context.Context, next func() (*grid.Incident, error
 		change = shrink(IncidentChange{IDs: idRanges(res.IDs), Points: *points, Counted: true})
 		return notifyChange(ctx, tx, db.feed.origin, change)
 	})
-	if err != nil {
-		return grid.BulkResult{}, db.classify(err)
-	}
 	if len(touched) > 0 {
 		db.committed(touched)
 	}
+	// Told even when the commit failed: it may have happened all the same
+	// (the connection lost during it), and reloading what did not change
+	// changes nothing.
 	db.changedHere(change)
+	if err != nil {
+		return grid.BulkResult{}, db.classify(err)
+	}
 	return res, nil
 }
 
@@ -354,7 +357,12 @@ func (db *DB) createIncident(ctx context.Context, x *grid.Incident, actor string
 	if side.statement != "" {
 		statement, args["side"] = side.statement, side.arg
 	}
-	err = db.pool.QueryRow(ctx, statement, args).Scan(&id)
+	// Once sent, the statement runs to its end whatever becomes of the
+	// request: a create that committed unseen would be missing from the
+	// read models, which hear of it only from here.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	err = db.pool.QueryRow(wctx, statement, args).Scan(&id)
 	if err == nil && id == nil {
 		err = errDuplicate
 	}
@@ -537,8 +545,14 @@ func (db *DB) Transition(ctx context.Context, id int64, action, actor, note stri
 			}
 			args["deadline_from"], args["deadline_to"] = old, c.Deadline
 		}
-		rows, err := db.pool.Query(ctx, transitionSQL, args)
+		// Once sent, the statement runs to its end whatever becomes of the
+		// request (see createIncident); if it fails, the incident is told
+		// changed all the same, which changes nothing if it did not.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		rows, err := db.pool.Query(wctx, transitionSQL, args)
 		if err != nil {
+			cancel()
+			db.incidentsChanged(IncidentChange{IDs: []grid.IDRange{{First: id, Last: id}}})
 			return x, ev, db.classify(err)
 		}
 		var from string
@@ -552,10 +566,12 @@ func (db *DB) Transition(ctx context.Context, id int64, action, actor, note stri
 			}
 		}
 		rows.Close()
+		cancel()
 		if err == nil {
 			err = rows.Err()
 		}
 		if err != nil {
+			db.incidentsChanged(IncidentChange{IDs: []grid.IDRange{{First: id, Last: id}}})
 			return x, ev, db.classify(err)
 		}
 		if !found {
