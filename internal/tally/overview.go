@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"math/bits"
 	"runtime"
 	"slices"
 	"time"
@@ -11,19 +12,27 @@ import (
 	"github.com/citygrid/citygrid/internal/grid"
 )
 
-// Period and counter indexes of the overview's sums.
+// Periods of the overview.
 const (
 	pToday = iota
 	pMonth
 	nPeriods
 )
 
+// What a row counts in, as bits: new, supervised, closed and overdue in
+// each period, due to close and closed on time this month.
 const (
-	oNew = iota
-	oClosed
-	oOverdue
-	oSupervised
-	nOverview
+	eNewToday = iota
+	eNewMonth
+	eSupToday
+	eSupMonth
+	eClosedToday
+	eClosedMonth
+	eOverdueToday
+	eOverdueMonth
+	eDueMonth
+	eOnTimeMonth
+	nEvents
 )
 
 // Overview computes the big screen's figures for a unit and its children
@@ -104,89 +113,93 @@ func (t *Tally) scanOverview(v view, q grid.OverviewQuery) grid.Overview {
 		}
 	}
 	nTh := len(q.Themes)
-	// Per unit (0) and child (1 + number): periods × (counters + themes ×
-	// counters), then due to close and closed on time this month.
-	per := nPeriods*nOverview*(1+nTh) + 2
-	units := 1 + len(childCodes)
+	nT := 1 + nTh // theme index + 1; 0: no theme
+	nPlaces := len(d.placeCell)
 
+	// Each worker counts, per place and theme, the events of each row (new
+	// today, new this month, …: a few bits a row), then the units' figures
+	// are sums over their places.
 	type acc struct {
-		u     []int64
+		ev    []int32 // nPlaces × nT × nEvents
 		cells []int64 // new this month per cell
 		daily []int64 // days × (new, closed)
 	}
 	workers := runtime.GOMAXPROCS(0)
 	accs := make([]acc, workers)
 	for i := range accs {
-		accs[i] = acc{u: make([]int64, units*per), cells: make([]int64, len(d.cells)), daily: make([]int64, 2*days)}
+		accs[i] = acc{ev: make([]int32, nPlaces*nT*nEvents), cells: make([]int64, len(d.cells)), daily: make([]int64, 2*days)}
 	}
-	add := func(u []int64, th int8, p, k int) {
-		u[p*nOverview*(1+nTh)+k]++
-		if th >= 0 {
-			u[p*nOverview*(1+nTh)+nOverview*(1+int(th))+k]++
-		}
-	}
+	tLo, tSpan := bounds[pToday][0], bounds[pToday][1]-bounds[pToday][0]
+	mLo, mSpan := bounds[pMonth][0], bounds[pMonth][1]-bounds[pMonth][0]
+	dSpan := dEnd - d0
 	parallel(v.chunks, workers, func(w int, c *chunk) {
 		if c.n == 0 || (c.maxOcc < lo && c.maxWhen < lo) {
 			return
 		}
 		a := &accs[w]
+		ev, cells, daily := a.ev, a.cells, a.daily
 		for i := range chunkSize {
 			o, wh := c.occ[i], c.when[i]
-			if (o < lo && wh < lo) || c.cat[i] == 0 {
+			if o < lo && wh < lo { // empty slots too: both 0
 				continue
 			}
 			p := c.place[i]
-			if !unitOK[p] {
+			if !unitOK[p] || c.cat[i] == 0 {
 				continue
 			}
-			fl, th := c.flags[i], theme[c.cat[i]]
-			targets := [2][]int64{a.u[:per]}
-			if ch := child[p]; ch >= 0 {
-				targets[1] = a.u[(1+int(ch))*per : (2+int(ch))*per]
-			}
-			for pr := range nPeriods {
-				b := bounds[pr]
-				inOcc := o >= b[0] && o < b[1]
-				inWhen := wh >= b[0] && wh < b[1]
-				for _, u := range targets {
-					if u == nil {
-						continue
-					}
-					if inOcc {
-						add(u, th, pr, oNew)
-						if fl&fSupervised != 0 {
-							add(u, th, pr, oSupervised)
-						}
-						if pr == pMonth && fl&fDue != 0 {
-							u[per-2]++
-							if fl&(fClosed|fHandledOnTime) == fClosed|fHandledOnTime {
-								u[per-1]++
-							}
-						}
-					}
-					if inWhen && fl&fClosed != 0 {
-						add(u, th, pr, oClosed)
-					}
-					if inWhen && fl&fOpen != 0 && nowS > wh {
-						add(u, th, pr, oOverdue)
-					}
+			fl := c.flags[i]
+			var m uint32
+			if o-tLo < tSpan { // unsigned: below tLo wraps around
+				m |= 1 << eNewToday
+				if fl&fSupervised != 0 {
+					m |= 1 << eSupToday
 				}
 			}
-			if o >= bounds[pMonth][0] && o < bounds[pMonth][1] {
-				a.cells[d.placeCell[p]]++
+			if o-mLo < mSpan {
+				m |= 1 << eNewMonth
+				if fl&fSupervised != 0 {
+					m |= 1 << eSupMonth
+				}
+				if fl&fDue != 0 {
+					m |= 1 << eDueMonth
+					if fl&(fClosed|fHandledOnTime) == fClosed|fHandledOnTime {
+						m |= 1 << eOnTimeMonth
+					}
+				}
+				cells[d.placeCell[p]]++
 			}
-			if o >= d0 && o < dEnd {
-				a.daily[2*((o-d0)/86400)]++
+			switch {
+			case fl&fClosed != 0:
+				if wh-tLo < tSpan {
+					m |= 1 << eClosedToday
+				}
+				if wh-mLo < mSpan {
+					m |= 1 << eClosedMonth
+				}
+				if wh-d0 < dSpan {
+					daily[2*((wh-d0)/86400)+1]++
+				}
+			case fl&fOpen != 0 && nowS > wh:
+				if wh-tLo < tSpan {
+					m |= 1 << eOverdueToday
+				}
+				if wh-mLo < mSpan {
+					m |= 1 << eOverdueMonth
+				}
 			}
-			if fl&fClosed != 0 && wh >= d0 && wh < dEnd {
-				a.daily[2*((wh-d0)/86400)+1]++
+			if o-d0 < dSpan {
+				daily[2*((o-d0)/86400)]++
+			}
+			base := (int(p)*nT + int(theme[c.cat[i]]+1)) * nEvents
+			for ; m != 0; m &= m - 1 {
+				ev[base+bits.TrailingZeros32(m)]++
 			}
 		}
 	})
 	sum := accs[0]
 	for _, a := range accs[1:] {
-		for i, n := range a.u {
-			sum.u[i] += n
+		for i, n := range a.ev {
+			sum.ev[i] += n
 		}
 		for i, n := range a.cells {
 			sum.cells[i] += n
@@ -195,27 +208,55 @@ func (t *Tally) scanOverview(v view, q grid.OverviewQuery) grid.Overview {
 			sum.daily[i] += n
 		}
 	}
-	unit := func(u []int64) grid.OverviewUnit {
-		var out grid.OverviewUnit
-		for pr, dst := range []*grid.OverviewPeriod{&out.Today, &out.Month} {
-			at := func(th, k int) int64 { return u[pr*nOverview*(1+nTh)+nOverview*th+k] }
-			counts := func(th int) grid.OverviewCounts {
-				return grid.OverviewCounts{New: at(th, oNew), Closed: at(th, oClosed), Overdue: at(th, oOverdue), Supervised: at(th, oSupervised)}
-			}
-			dst.OverviewCounts = counts(0)
-			dst.ByTheme = make([]grid.OverviewCounts, nTh)
-			for th := range nTh {
-				dst.ByTheme[th] = counts(1 + th)
+	// Per unit (0) and child (1 + number): events in all and per theme.
+	units := 1 + len(childCodes)
+	per := nT * nEvents
+	u := make([]int64, units*per)
+	for p := range nPlaces {
+		if !unitOK[p] {
+			continue
+		}
+		for t := range nT {
+			src := sum.ev[(p*nT+t)*nEvents : (p*nT+t+1)*nEvents]
+			for k, n := range src {
+				if n == 0 {
+					continue
+				}
+				u[k] += int64(n) // the unit, every theme
+				if t > 0 {
+					u[t*nEvents+k] += int64(n)
+				}
+				if ch := child[p]; ch >= 0 {
+					cu := u[(1+int(ch))*per:]
+					cu[k] += int64(n)
+					if t > 0 {
+						cu[t*nEvents+k] += int64(n)
+					}
+				}
 			}
 		}
-		out.DueToClose, out.ClosedOnTime = u[per-2], u[per-1]
+	}
+	unit := func(u []int64) grid.OverviewUnit {
+		counts := func(t int, new, closed, overdue, sup int) grid.OverviewCounts {
+			e := u[t*nEvents : (t+1)*nEvents]
+			return grid.OverviewCounts{New: e[new], Closed: e[closed], Overdue: e[overdue], Supervised: e[sup]}
+		}
+		var out grid.OverviewUnit
+		out.Today.OverviewCounts = counts(0, eNewToday, eClosedToday, eOverdueToday, eSupToday)
+		out.Month.OverviewCounts = counts(0, eNewMonth, eClosedMonth, eOverdueMonth, eSupMonth)
+		out.Today.ByTheme, out.Month.ByTheme = make([]grid.OverviewCounts, nTh), make([]grid.OverviewCounts, nTh)
+		for th := range nTh {
+			out.Today.ByTheme[th] = counts(1+th, eNewToday, eClosedToday, eOverdueToday, eSupToday)
+			out.Month.ByTheme[th] = counts(1+th, eNewMonth, eClosedMonth, eOverdueMonth, eSupMonth)
+		}
+		out.DueToClose, out.ClosedOnTime = u[eDueMonth], u[eOnTimeMonth]
 		return out
 	}
-	out := grid.Overview{Unit: unit(sum.u[:per]), Children: map[string]grid.OverviewUnit{}}
+	out := grid.Overview{Unit: unit(u[:per]), Children: map[string]grid.OverviewUnit{}}
 	for ch, code := range childCodes {
-		u := sum.u[(1+ch)*per : (2+ch)*per]
-		if slices.ContainsFunc(u, func(n int64) bool { return n != 0 }) {
-			out.Children[code] = unit(u)
+		cu := u[(1+ch)*per : (2+ch)*per]
+		if slices.ContainsFunc(cu, func(n int64) bool { return n != 0 }) {
+			out.Children[code] = unit(cu)
 		}
 	}
 	for c, n := range sum.cells {

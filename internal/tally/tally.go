@@ -29,11 +29,11 @@ import (
 	"github.com/citygrid/citygrid/internal/grid"
 )
 
-// Entries live in chunks of 4,096 consecutive ids, allocated when one of
+// Entries live in chunks of 1,024 consecutive ids, allocated when one of
 // them holds an incident: the ids a bulk load allocates and leaves unused
 // mostly fall in chunks never allocated.
 const (
-	chunkBits = 12
+	chunkBits = 10
 	chunkSize = 1 << chunkBits
 )
 
