@@ -26,7 +26,7 @@ func (s synthetic) StatsRecords(_ context.Context, rs []grid.IDRange, fn func(*g
 			cell := g.IntN(2213)
 			town := cell % 19
 			r = grid.StatsRecord{ID: id, OccurredAt: now.Add(-time.Duration(g.Int64N(int64(365 * 24 * time.Hour)))),
-				Category:  []byte(fmt.Sprintf("E%04d", g.IntN(40))),
+				Category:  []byte(fmt.Sprintf("E%04d", g.IntN(121))),
 				Cell:      []byte(fmt.Sprintf("331082%03d%03d%03d", town, cell%7, cell)),
 				Community: []byte(fmt.Sprintf("331082%03d%03d", town, cell%7)), Town: []byte(fmt.Sprintf("331082%03d", town)),
 				Department: []byte(fmt.Sprintf("D%02d", g.IntN(38))), Status: grid.Statuses()[g.IntN(8)], Dispatched: g.IntN(2) == 0}
