@@ -470,47 +470,21 @@ func (db *DB) FindIncidents(ctx context.Context, f grid.IncidentFilter) (out []g
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (grid.Incident, error) { return scanIncident(r) })
 }
 
-// transitionSQL applies a lifecycle action in one statement, so one round
-// trip and its own transaction: the row is locked, the action checked
-// against its state (the plan's allowed states, grid.PlanOf), the new
-// state, times and counters written with the event — or, when the action
-// is not allowed, nothing, and the state is returned for the Conflict. A
-// concurrent action waits on the lock and then sees this one's result.
-// The state machine is passed in (@from, @to and the effect), never
-// spelled here. With @deadline_from set (extend: the new deadline comes
-// from the working calendar, in Go), the row is only changed while its
-// deadline is still that one.
-var transitionSQL = `
-	WITH cur AS (
-		SELECT id, occurred_at, status FROM incident WHERE id = @id FOR UPDATE
-	), u AS (
-		UPDATE incident i SET
-			status = CASE WHEN @unpark THEN CASE WHEN i.parked_from = ANY(@statuses::text[]) THEN i.parked_from ELSE @unpark_default END
-				ELSE (@to::text[])[array_position(@from::text[], i.status)] END,
-			parked_from = CASE WHEN @park THEN i.status WHEN @unpark THEN NULL ELSE i.parked_from END,
-			registered_at = CASE WHEN @stamp = 'registered' THEN @now ELSE i.registered_at END,
-			dispatched_at = CASE WHEN @stamp = 'dispatched' THEN @now WHEN @clear = 'dispatched' THEN NULL ELSE i.dispatched_at END,
-			handled_at = CASE WHEN @stamp = 'handled' THEN @now WHEN @clear = 'handled' THEN NULL ELSE i.handled_at END,
-			closed_at = CASE WHEN @stamp = 'closed' THEN @now ELSE i.closed_at END,
-			reworks = i.reworks + CASE WHEN @rework THEN 1 ELSE 0 END,
-			extensions = i.extensions + CASE WHEN @extend THEN 1 ELSE 0 END,
-			supervised = i.supervised OR @supervise,
-			deadline = coalesce(@deadline_to::timestamptz, i.deadline)
-		FROM cur
-		WHERE i.id = @id AND i.occurred_at = (SELECT occurred_at FROM cur) AND i.id = cur.id AND i.status = ANY(@from::text[])
-		  AND (@deadline_from::timestamptz IS NULL OR i.deadline = @deadline_from::timestamptz)
-		RETURNING i.id, i.occurred_at, i.received_at, i.category, ST_AsBinary(i.geom) AS geom, i.h3, i.source, i.description,
-			coalesce(i.external_id, '') AS external_id, i.status, i.cell_code, i.community_code, i.town_code, i.department_code,
-			coalesce(i.rule_id, 0) AS rule_id, i.grid_version, i.deadline, i.registered_at, i.dispatched_at, i.handled_at, i.closed_at,
-			i.reworks, i.extensions, i.supervised, coalesce(i.parked_from, '') AS parked_from
-	), e AS (
-		INSERT INTO incident_event (incident_id, at, action, from_status, to_status, actor, note)
-		SELECT u.id, @now, @action, cur.status, u.status, @actor, @note FROM u, cur
-		RETURNING id
-	)
-	SELECT cur.status, e.id, u.* FROM cur LEFT JOIN u ON true LEFT JOIN e ON true`
+// transitionSQL applies a lifecycle action in one round trip, through
+// citygrid_transition (migration 010): the row is locked, the action
+// checked against its state (the plan's allowed states, grid.PlanOf), the
+// new state, times and counters written with the event, in one
+// transaction — or, when the action is not allowed, nothing, and the state
+// is returned for the Conflict. A concurrent action waits on the lock and
+// then sees this one's result. The state machine is passed in (@from, @to
+// and the effect), never spelled in SQL. With @deadline_from set (extend:
+// the new deadline comes from the working calendar, in Go), the row is
+// only changed while its deadline is still that one. The columns after
+// the first two are those of incidentSelect.
+const transitionSQL = `SELECT * FROM citygrid_transition(@id, @now, @action, @actor, @note, @from, @to, @statuses, @unpark_default,
+	@unpark, @park, @stamp, @clear, @rework, @extend, @supervise, @deadline_from, @deadline_to)`
 
-// Transition applies a lifecycle action in one statement (transitionSQL):
+// Transition applies a lifecycle action in one round trip (transitionSQL):
 // the incident row is locked, the action checked against its state, the
 // new state and the event written in one transaction. Of two concurrent
 // transitions the second sees the first's result, and gets a Conflict if
