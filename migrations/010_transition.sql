@@ -5,6 +5,9 @@
 -- new state and the event, and returns the row. Run server-side, the
 -- UPDATE names the row's partition (occurred_at is known once the row is
 -- locked), so it is planned and locked for one partition, not all.
+-- p_occurred, when the caller knows it (an incident this replica created
+-- lately), is the row's occurred_at: the lock then goes to one partition
+-- too; a row not found there is looked for in every partition.
 -- Returns no row when the incident does not exist; only from_status (the
 -- rest NULL) when the action is not allowed in its state, or when
 -- p_deadline_from is given and the deadline is no longer that one.
@@ -13,7 +16,7 @@ CREATE FUNCTION citygrid_transition(
     p_from text[], p_to text[], p_statuses text[], p_unpark_default text,
     p_unpark boolean, p_park boolean, p_stamp text, p_clear text,
     p_rework boolean, p_extend boolean, p_supervise boolean,
-    p_deadline_from timestamptz, p_deadline_to timestamptz)
+    p_deadline_from timestamptz, p_deadline_to timestamptz, p_occurred timestamptz)
 RETURNS TABLE (from_status text, event_id bigint, id bigint, occurred_at timestamptz, received_at timestamptz,
     category text, geom bytea, h3 bigint, source text, description text, external_id text, status text,
     cell_code text, community_code text, town_code text, department_code text, rule_id bigint, grid_version bigint,
@@ -28,10 +31,16 @@ DECLARE
     v_deadline timestamptz;
     v_to text;
 BEGIN
-    SELECT i.occurred_at, i.status, i.parked_from, i.deadline INTO v_occ, v_status, v_parked, v_deadline
-    FROM incident i WHERE i.id = p_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN;
+    IF p_occurred IS NOT NULL THEN
+        SELECT i.occurred_at, i.status, i.parked_from, i.deadline INTO v_occ, v_status, v_parked, v_deadline
+        FROM incident i WHERE i.id = p_id AND i.occurred_at = p_occurred FOR UPDATE;
+    END IF;
+    IF v_occ IS NULL THEN
+        SELECT i.occurred_at, i.status, i.parked_from, i.deadline INTO v_occ, v_status, v_parked, v_deadline
+        FROM incident i WHERE i.id = p_id FOR UPDATE;
+        IF NOT FOUND THEN
+            RETURN;
+        END IF;
     END IF;
     from_status := v_status;
     IF NOT (v_status = ANY (p_from)) OR (p_deadline_from IS NOT NULL AND v_deadline <> p_deadline_from) THEN
@@ -72,4 +81,4 @@ $$;
 ---- create above / drop below ----
 
 DROP FUNCTION citygrid_transition(bigint, timestamptz, text, text, text, text[], text[], text[], text, boolean, boolean,
-    text, text, boolean, boolean, boolean, timestamptz, timestamptz);
+    text, text, boolean, boolean, boolean, timestamptz, timestamptz, timestamptz);

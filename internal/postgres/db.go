@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/hexbin"
@@ -26,6 +28,35 @@ type DB struct {
 	feed  *rollupFeed
 	exact *hexbin.Exact // the cells met by the rollups of this process's writes
 	tiles *changeFeed   // which incidents writes changed and where: the statistics read model, the tile caches
+	// recent remembers when the incidents this process wrote lately
+	// occurred: a lifecycle action then locks the row in its own partition.
+	recent *occurredCache
+}
+
+// occurredCache maps ids to occurred_at, direct-mapped: an id's slot is
+// its low bits, a newer id in the same slot replaces it. 1 MB. Safe for
+// concurrent use.
+type occurredCache struct {
+	mu  sync.Mutex
+	ids [1 << 16]int64
+	at  [1 << 16]time.Time
+}
+
+func (c *occurredCache) remember(id int64, at time.Time) {
+	s := id & (1<<16 - 1)
+	c.mu.Lock()
+	c.ids[s], c.at[s] = id, at
+	c.mu.Unlock()
+}
+
+func (c *occurredCache) lookup(id int64) (time.Time, bool) {
+	s := id & (1<<16 - 1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ids[s] == id && id != 0 {
+		return c.at[s], true
+	}
+	return time.Time{}, false
 }
 
 // Open connects a pool to url. Request-path connections run without
@@ -49,7 +80,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	return &DB{pool: pool, feed: newRollupFeed(), exact: &hexbin.Exact{}, tiles: &changeFeed{}}, nil
+	return &DB{pool: pool, feed: newRollupFeed(), exact: &hexbin.Exact{}, tiles: &changeFeed{}, recent: &occurredCache{}}, nil
 }
 
 // Close waits for background merges of busy rollup slices, sends the

@@ -136,6 +136,7 @@ func (db *DB) bulkStream(ctx context.Context, next func() (*grid.Incident, error
 				block = min(2*block, 16384)
 			}
 			x.ID, ids = ids[0], ids[1:]
+			db.recent.remember(x.ID, x.OccurredAt) // a hint: a row rolled back is looked for everywhere
 			in := inputOf(x)
 			if err := rollupOf(db.exact, in, count); err != nil {
 				return false, fmt.Errorf("line %d: %w", line+1, err)
@@ -368,6 +369,7 @@ func (db *DB) createIncident(ctx context.Context, x *grid.Incident, actor string
 	}
 	if err == nil {
 		x.ID = *id
+		db.recent.remember(x.ID, x.OccurredAt)
 		db.createdOne(slice.slice())
 		db.incidentsChanged(IncidentChange{IDs: []grid.IDRange{{First: x.ID, Last: x.ID}}, Points: []orb.Point{x.Point}, Counted: true})
 	}
@@ -482,7 +484,7 @@ func (db *DB) FindIncidents(ctx context.Context, f grid.IncidentFilter) (out []g
 // only changed while its deadline is still that one. The columns after
 // the first two are those of incidentSelect.
 const transitionSQL = `SELECT * FROM citygrid_transition(@id, @now, @action, @actor, @note, @from, @to, @statuses, @unpark_default,
-	@unpark, @park, @stamp, @clear, @rework, @extend, @supervise, @deadline_from, @deadline_to)`
+	@unpark, @park, @stamp, @clear, @rework, @extend, @supervise, @deadline_from, @deadline_to, @occurred)`
 
 // Transition applies a lifecycle action in one round trip (transitionSQL):
 // the incident row is locked, the action checked against its state, the
@@ -501,7 +503,10 @@ func (db *DB) Transition(ctx context.Context, id int64, action, actor, note stri
 		"from": plan.From, "to": plan.To, "statuses": grid.Statuses(), "unpark_default": grid.UnparkTo(""),
 		"unpark": plan.Unpark, "park": plan.Park, "stamp": plan.Stamp, "clear": plan.Clear,
 		"rework": plan.Rework, "extend": plan.Extend, "supervise": plan.Supervise,
-		"deadline_from": nil, "deadline_to": nil}
+		"deadline_from": nil, "deadline_to": nil, "occurred": nil}
+	if at, ok := db.recent.lookup(id); ok {
+		args["occurred"] = at
+	}
 	for attempt := 0; ; attempt++ {
 		if plan.Extend {
 			var c grid.Case
@@ -564,6 +569,7 @@ func (db *DB) Transition(ctx context.Context, id int64, action, actor, note stri
 			}
 			continue
 		}
+		db.recent.remember(id, x.OccurredAt)
 		ev = grid.Event{ID: *evID, IncidentID: id, At: now, Action: action, From: from, To: x.Status, Actor: actor, Note: note}
 		db.incidentsChanged(IncidentChange{IDs: []grid.IDRange{{First: id, Last: id}}, Points: []orb.Point{x.Point}})
 		return x, ev, nil
