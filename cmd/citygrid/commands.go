@@ -9,14 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/citygrid/citygrid/internal/coord"
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/postgres"
-	"github.com/paulmach/orb"
 )
 
 func cmdMigrate(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
@@ -137,19 +134,16 @@ func cmdImport(ctx context.Context, args []string, out io.Writer, log *slog.Logg
 	crs := fs.String("crs", "EPSG:4326", "source CRS: EPSG:4326, EPSG:4490 (CGCS2000), EPSG:4549 (CGCS2000 / 3-degree GK CM 120E) or gcj02")
 	codeField := fs.String("code-field", "code", "property holding the code")
 	nameField := fs.String("name-field", "name", "property holding the name")
+	note := fs.String("note", "", "a note on the new version")
 	dataDir := dataDirFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("usage: citygrid import [--crs …] FILE")
+		return fmt.Errorf("usage: citygrid import [--crs …] [--note TEXT] FILE")
 	}
 	file := fs.Arg(0)
 	data, err := os.ReadFile(file)
-	if err != nil {
-		return err
-	}
-	req, err := importRequest(data, *crs, *codeField, *nameField, filepath.Base(file))
 	if err != nil {
 		return err
 	}
@@ -158,57 +152,11 @@ func cmdImport(ctx context.Context, args []string, out io.Writer, log *slog.Logg
 		return err
 	}
 	defer db.Close()
-	v, err := db.ImportGrid(ctx, req)
+	v, err := db.ImportGrid(ctx, grid.ImportFile{Data: data, CRS: *crs, CodeField: *codeField, NameField: *nameField,
+		Source: filepath.Base(file), Note: *note, Actor: "cli"})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "grid version %d active: %d towns, %d communities, %d cells, %d zones\n", v.ID, v.Towns, v.Communities, v.Cells, v.Zones)
 	return nil
-}
-
-// importRequest parses an import file; GCJ-02 input is converted to WGS84
-// here, the EPSG systems by PostGIS.
-func importRequest(data []byte, crs, codeField, nameField, source string) (grid.ImportRequest, error) {
-	feats, err := grid.ParseImport(data, codeField, nameField)
-	if err != nil {
-		return grid.ImportRequest{}, err
-	}
-	req := grid.ImportRequest{Source: "import: " + source, Features: feats}
-	switch c := strings.ToUpper(strings.TrimSpace(crs)); c {
-	case "EPSG:4326", "WGS84", "4326":
-		req.SRID = 4326
-	case "EPSG:4490", "CGCS2000", "4490":
-		req.SRID = 4490
-	case "EPSG:4549", "4549":
-		req.SRID = 4549
-	case "GCJ02", "GCJ-02":
-		req.SRID = 4326
-		for i := range req.Features {
-			req.Features[i].Geometry = mapPoints(req.Features[i].Geometry, coord.GCJ02ToWGS84)
-		}
-	default:
-		return req, grid.Errorf(grid.Invalid, "crs %q: want EPSG:4326, EPSG:4490, EPSG:4549 or gcj02", crs)
-	}
-	return req, nil
-}
-
-func mapPoints(g orb.Geometry, f func(lon, lat float64) (float64, float64)) orb.Geometry {
-	conv := func(r orb.Ring) {
-		for i, p := range r {
-			r[i][0], r[i][1] = f(p[0], p[1])
-		}
-	}
-	switch g := g.(type) {
-	case orb.Polygon:
-		for _, r := range g {
-			conv(r)
-		}
-	case orb.MultiPolygon:
-		for _, p := range g {
-			for _, r := range p {
-				conv(r)
-			}
-		}
-	}
-	return g
 }

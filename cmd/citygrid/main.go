@@ -21,7 +21,7 @@ Usage:
   citygrid serve   [--addr 127.0.0.1:8080] [--min-public-count 3] [--data-dir DIR]
   citygrid migrate [--data-dir DIR]
   citygrid seed    [--incidents N] [--data-dir DIR]
-  citygrid import  [--crs EPSG:4326|EPSG:4490|EPSG:4549|gcj02] [--data-dir DIR] FILE
+  citygrid import  [--crs EPSG:4326|EPSG:4490|EPSG:4549|gcj02] [--note TEXT] [--data-dir DIR] FILE
   citygrid keys create --role dispatcher|planner|admin|app [--town CODE] [--expires T|--ttl D] [--data-dir DIR]
   citygrid keys list   [--data-dir DIR]
   citygrid keys revoke [--data-dir DIR] ID|PREFIX

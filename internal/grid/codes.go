@@ -21,6 +21,21 @@ func ValidCommunityCode(s string) bool { return len(s) == 12 && allDigits(s) }
 // layout) or the older 14-digit layout of CJ/T 213-2005.
 func ValidCellCode(s string) bool { return (len(s) == 15 || len(s) == 14) && allDigits(s) }
 
+// ValidZoneCode reports whether s is a zone code: 1–32 ASCII letters,
+// digits, '_' or '-'.
+func ValidZoneCode(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // ValidCategoryCode reports whether s is P|E + 2-digit major + 2-digit minor.
 func ValidCategoryCode(s string) bool {
 	return len(s) == 5 && (s[0] == 'P' || s[0] == 'E') && allDigits(s[1:]) && s[1:3] != "00" && s[3:] != "00"

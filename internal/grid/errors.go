@@ -8,6 +8,7 @@ import (
 // Error kinds. The HTTP adapter maps each to one status in one place.
 const (
 	Invalid      = "invalid"      // the caller sent something malformed (400)
+	Rejected     = "rejected"     // well-formed, but breaks a rule of the domain: a grid import that fails validation (422)
 	NotFound     = "not_found"    // no such thing, or a point outside the city (404)
 	Conflict     = "conflict"     // not allowed in the current state (409)
 	Unauthorized = "unauthorized" // no or bad credentials (401)

@@ -1,6 +1,8 @@
 package grid_test
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -152,8 +154,8 @@ func TestParseImport(t *testing.T) {
 	if e, ok := err.(*grid.Error); ok {
 		ge = e
 	}
-	if ge == nil || ge.Kind != grid.Invalid {
-		t.Fatalf("want Invalid, got %v", err)
+	if ge == nil || ge.Kind != grid.Rejected {
+		t.Fatalf("want Rejected, got %v", err)
 	}
 	all := strings.Join(ge.Details, "\n")
 	for _, want := range []string{"code 123", "malformed code", "no \"name\"", "want Polygon", "county code"} {
@@ -161,9 +163,93 @@ func TestParseImport(t *testing.T) {
 			t.Errorf("problems do not mention %q:\n%s", want, all)
 		}
 	}
-	for _, doc := range []string{``, `{}`, `{"type":"FeatureCollection","features":[]}`, `[1,2]`} {
-		if _, err := grid.ParseImport([]byte(doc), "", ""); grid.KindOf(err) != grid.Invalid {
-			t.Errorf("%q: want Invalid, got %v", doc, err)
+	// Not GeoJSON at all is Invalid (400); GeoJSON the grid cannot take is
+	// Rejected (422).
+	for doc, kind := range map[string]string{``: grid.Invalid, `{}`: grid.Invalid, `[1,2]`: grid.Invalid, `null`: grid.Invalid,
+		`{"type":"Feature","properties":{},"geometry":null}`: grid.Invalid,
+		`{"type":"FeatureCollection","features":[]}`:         grid.Rejected} {
+		if _, err := grid.ParseImport([]byte(doc), "", ""); grid.KindOf(err) != kind {
+			t.Errorf("%q: want %s, got %v", doc, kind, err)
+		}
+	}
+}
+
+// TestParseImportShapes: what PostGIS would refuse to read, or would
+// store under a constraint's error, is reported per feature first.
+func TestParseImportShapes(t *testing.T) {
+	t.Parallel()
+	feature := func(code, name, kind, geom string) string {
+		return fmt.Sprintf(`{"type":"Feature","properties":{"code":%q,"name":%q,"kind":%q},"geometry":%s}`, code, name, kind, geom)
+	}
+	sq := `{"type":"Polygon","coordinates":[[[121,28],[121.1,28],[121.1,28.1],[121,28]]]}`
+	for _, c := range []struct{ feature, want string }{
+		{`null`, "feature 0: null"},
+		{feature("331082001001001", "c", "", `{"type":"Polygon","coordinates":[[[121,28],[121.1,28],[121,28]]]}`), "3 positions, want at least 4"},
+		{feature("331082001001001", "c", "", `{"type":"Polygon","coordinates":[[[121,28],[121.1,28],[121.1,28.1],[121,28.1]]]}`), "ring 1 is not closed"},
+		{feature("331082001001001", "c", "", `{"type":"Polygon","coordinates":[]}`), "polygon 1 is empty"},
+		{feature("331082001001001", "c", "", `{"type":"MultiPolygon","coordinates":[]}`), "empty geometry"},
+		{feature("331082001001001", "c", "", `{"type":"MultiPolygon","coordinates":[[[[121,28],[121.1,28],[121.1,28.1],[121,28]]],[[[121,28],[121,28]]]]}`), "polygon 2, ring 1: 2 positions"},
+		{feature("331082001001001", "c", "", `null`), "no geometry"},
+		{feature("公园一", "公园", "park", sq), "malformed zone code"},
+		{`{"type":"Feature","properties":{"code":"331082001001001","name":"c\u0000d"},"geometry":` + sq + `}`, "NUL"},
+	} {
+		doc := `{"type":"FeatureCollection","features":[` + c.feature + `]}`
+		_, err := grid.ParseImport([]byte(doc), "", "")
+		var ge *grid.Error
+		if !errors.As(err, &ge) || ge.Kind != grid.Rejected || len(ge.Details) != 1 || !strings.Contains(ge.Details[0], c.want) {
+			t.Errorf("%s: want one Rejected problem mentioning %q, got %v %q", c.feature, c.want, err, details(err))
+		}
+	}
+	// Many problems: all counted, the first MaxImportProblems listed.
+	var fs []string
+	for i := 0; i < grid.MaxImportProblems+50; i++ {
+		fs = append(fs, feature("12345", "x", "", sq))
+	}
+	_, err := grid.ParseImport([]byte(`{"type":"FeatureCollection","features":[`+strings.Join(fs, ",")+`]}`), "", "")
+	if d := details(err); len(d) != grid.MaxImportProblems || !strings.Contains(err.Error(), fmt.Sprintf("%d problem(s)", grid.MaxImportProblems+50)) {
+		t.Errorf("%d problems listed, message %q", len(d), err)
+	}
+}
+
+func details(err error) []string {
+	var ge *grid.Error
+	if errors.As(err, &ge) {
+		return ge.Details
+	}
+	return nil
+}
+
+func TestReadImport(t *testing.T) {
+	t.Parallel()
+	doc := []byte(`{"type":"FeatureCollection","features":[
+	 {"type":"Feature","properties":{"id":"331082001001001","label":"c1"},"geometry":{"type":"Polygon","coordinates":[[[121,28],[121.1,28],[121.1,28.1],[121,28]]]}}]}`)
+	for crs, want := range map[string]struct {
+		srid int
+		gcj  bool
+		name string
+	}{"": {4326, false, "EPSG:4326"}, "epsg:4326": {4326, false, "EPSG:4326"}, "WGS84": {4326, false, "EPSG:4326"},
+		"EPSG:4490": {4490, false, "EPSG:4490"}, "cgcs2000": {4490, false, "EPSG:4490"}, "EPSG:4549": {4549, false, "EPSG:4549"},
+		"gcj02": {4326, true, "gcj02"}, "GCJ-02": {4326, true, "gcj02"}} {
+		req, err := grid.ReadImport(grid.ImportFile{Data: doc, CRS: crs, CodeField: "id", NameField: "label", Source: "cells.geojson", Note: " survey 2024 ", Actor: "cli"})
+		if err != nil {
+			t.Fatalf("crs %q: %v", crs, err)
+		}
+		if req.SRID != want.srid || req.GCJ02 != want.gcj || req.CRS != want.name || req.Source != "import: cells.geojson" ||
+			req.Note != "survey 2024" || req.Actor != "cli" || len(req.Features) != 1 || req.Features[0].Name != "c1" {
+			t.Errorf("crs %q: %+v", crs, req)
+		}
+	}
+	for _, f := range []grid.ImportFile{
+		{Data: doc, CRS: "bd09", Actor: "cli"},
+		{Data: doc, CRS: "EPSG:3857", Actor: "cli"},
+		{Data: doc, CodeField: "a\nb", Actor: "cli"},
+		{Data: doc, NameField: strings.Repeat("n", 101), Actor: "cli"},
+		{Data: doc, Note: strings.Repeat("长", grid.MaxImportNote), Actor: "cli"},
+		{Data: doc, Note: "a\x00b", Actor: "cli"},
+		{Data: doc, Note: "\xff", Actor: "cli"},
+	} {
+		if _, err := grid.ReadImport(f); grid.KindOf(err) != grid.Invalid {
+			t.Errorf("%+v: want Invalid, got %v", f, err)
 		}
 	}
 }
@@ -174,8 +260,8 @@ func FuzzParseImport(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fs, err := grid.ParseImport(b, "", "")
 		if err != nil {
-			if grid.KindOf(err) != grid.Invalid {
-				t.Fatalf("non-Invalid error %v", err)
+			if k := grid.KindOf(err); k != grid.Invalid && k != grid.Rejected {
+				t.Fatalf("an error of kind %s: %v", k, err)
 			}
 			return
 		}

@@ -2,7 +2,6 @@ package grid
 
 import (
 	"context"
-	"slices"
 	"time"
 )
 
@@ -26,11 +25,18 @@ type GridStore interface {
 	Model(ctx context.Context, version int64) (*Model, error)
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
+	// ImportGrid reads, validates and writes an import file as the new
+	// active version, with its audit row, in one transaction, or writes
+	// nothing: Invalid for bad options or a body that is not a GeoJSON
+	// FeatureCollection, Rejected (every problem in Details) for a file
+	// that breaks the grid's rules.
+	ImportGrid(ctx context.Context, f ImportFile) (Version, error)
 }
 
 // FacilityFilter selects facilities; zero fields select everything.
 type FacilityFilter struct {
 	Kind  string
+	Kinds []string    // any of these kinds (with Kind, both must hold); nil: any
 	BBox  *[4]float64 // min lon, min lat, max lon, max lat (WGS84)
 	Limit int
 	After string // keyset: codes greater than this
@@ -206,11 +212,6 @@ const (
 // Roles lists every role a key may be created with.
 func Roles() []string { return []string{RoleDispatcher, RolePlanner, RoleAdmin, RoleApp} }
 
-// StaffRoles lists the roles of the operations centre's own keys: the
-// roles that read incidents, statistics and hot spots, and see heatmaps
-// without small counts hidden.
-func StaffRoles() []string { return []string{RoleDispatcher, RolePlanner, RoleAdmin} }
-
 // Principal is who calls: a role and an optional town scope. The zero
 // value is the public.
 type Principal struct {
@@ -222,9 +223,6 @@ type Principal struct {
 
 // Public reports whether the caller presented no key.
 func (p Principal) Public() bool { return p.Role == "" }
-
-// Staff reports whether the caller holds a staff key (StaffRoles).
-func (p Principal) Staff() bool { return slices.Contains(StaffRoles(), p.Role) }
 
 // KeyStore resolves API keys.
 type KeyStore interface {

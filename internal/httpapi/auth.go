@@ -118,33 +118,6 @@ func principal(c echo.Context) grid.Principal {
 	return p
 }
 
-// Who may call what. The public (no key) reads the city's geography —
-// locate, grid, facilities — and heatmaps with small counts hidden; so
-// does a citizens' app key, which is not staff and otherwise only reports
-// and reads its own reports through Open311. Incidents are read with a
-// staff key (grid.StaffRoles) and written by dispatchers and admins;
-// planner analyses (hot spots, statistics) need a staff key.
-var incidentWriters = []string{grid.RoleDispatcher, grid.RoleAdmin}
-
-// allow admits callers whose key has one of roles: no key is 401, a key of
-// another role 403.
-func allow(roles ...string) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			p := principal(c)
-			if p.Public() {
-				return grid.Errorf(grid.Unauthorized, "this endpoint needs an API key (role %s): send Authorization: Bearer <key>", strings.Join(roles, ", "))
-			}
-			for _, r := range roles {
-				if p.Role == r {
-					return next(c)
-				}
-			}
-			return grid.Errorf(grid.Forbidden, "a key of role %s may not call this endpoint: it needs role %s", p.Role, strings.Join(roles, ", "))
-		}
-	}
-}
-
 // inScope reports whether the caller may see or act on an incident of
 // town: keys scoped to a town see only that town.
 func inScope(c echo.Context, town string) bool {

@@ -51,7 +51,7 @@ func (s *Server) bulkIncidents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := &bulkParser{lines: lines, a: v.assign, now: time.Now(), town: principal(c).Town}
+	p := &bulkParser{lines: lines, a: v.assign, now: time.Now(), who: principal(c)}
 	p.start(runtime.GOMAXPROCS(0) - 1) // a core left to the database: it is the slower side
 	res, err := s.cfg.Incidents.BulkStream(c.Request().Context(), p.next)
 	problems := p.finish()
@@ -102,7 +102,7 @@ type bulkParser struct {
 	lines []bulkLine
 	a     *intake.Assigner
 	now   time.Time
-	town  string // the key's town, if it is scoped to one
+	who   grid.Principal // the caller: its town scope and external id namespace
 
 	chunks  []bulkChunkOut
 	claim   atomic.Int64 // next chunk to parse
@@ -155,10 +155,11 @@ func (p *bulkParser) parse(k int, d *incidentDecoder, scratch *intake.Scratch) {
 		r, err := d.report(l.b)
 		var x grid.Incident
 		if err == nil {
+			r.ExternalID = p.who.ExternalIDOf(r.ExternalID)
 			x, err = p.a.Assign(&r, p.now, scratch)
 		}
 		if err == nil {
-			err = outsideTown(p.town, x.TownCode)
+			err = outsideTown(p.who.Town, x.TownCode)
 		}
 		if err != nil {
 			out.problems = append(out.problems, fmt.Sprintf("line %d: %s", l.n, grid.MessageOf(err)))

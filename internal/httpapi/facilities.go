@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
 	"net/http"
 	"regexp"
@@ -126,7 +128,11 @@ func (s *Server) listFacilities(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	filter := grid.FacilityFilter{Kind: kind, Limit: limit + 1, After: after}
+	kinds, err := principal(c).FacilityKinds(kind)
+	if err != nil {
+		return err
+	}
+	filter := grid.FacilityFilter{Kinds: kinds, Limit: limit + 1, After: after}
 	if bbox != nil {
 		env := param.WGS84Envelope(out.crs, *bbox)
 		filter.BBox = &env
@@ -184,8 +190,12 @@ func (s *Server) nearestFacilities(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	kinds, err := principal(c).FacilityKinds(kind)
+	if err != nil {
+		return err
+	}
 	wlon, wlat := coord.ToWGS84(out.crs, lon, lat)
-	fs, err := store.NearestFacilities(c.Request().Context(), [2]float64{wlon, wlat}, kind, k, maxM)
+	fs, err := nearestOf(c.Request().Context(), store, [2]float64{wlon, wlat}, kinds, k, maxM)
 	if err != nil {
 		return err
 	}
@@ -195,6 +205,29 @@ func (s *Server) nearestFacilities(c echo.Context) error {
 		dtos[i].Meters = &fs[i].Meters
 	}
 	return writeFacilities(c, out, dtos, "")
+}
+
+// nearestOf is the k nearest facilities of the kinds listed (nil: any),
+// nearest first, ties by code: one search per kind, merged.
+func nearestOf(ctx context.Context, store grid.FacilityStore, p [2]float64, kinds []string, k int, maxM float64) ([]grid.FacilityDistance, error) {
+	if kinds == nil {
+		return store.NearestFacilities(ctx, p, "", k, maxM)
+	}
+	var all []grid.FacilityDistance
+	for _, kind := range kinds {
+		fs, err := store.NearestFacilities(ctx, p, kind, k, maxM)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, fs...)
+	}
+	slices.SortFunc(all, func(a, b grid.FacilityDistance) int {
+		if c := cmp.Compare(a.Meters, b.Meters); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Code, b.Code)
+	})
+	return all[:min(k, len(all))], nil
 }
 
 func toFacilityDTO(f grid.Facility, crs coord.CRS) facilityDTO {

@@ -95,10 +95,10 @@ type heatCellDTO struct {
 	Count int64  `json:"count"`
 }
 
-// heatCells runs the query and hides small counts from callers who are not
-// staff: the public, and citizens' apps.
+// heatCells runs the query and hides small counts from callers who may
+// not see sensitive places: the public, and citizens' apps.
 func (s *Server) heatCells(c echo.Context, q grid.HeatQuery) ([]grid.HeatCell, int, error) {
-	return s.heatCellsFor(c.Request().Context(), q, !principal(c).Staff())
+	return s.heatCellsFor(c.Request().Context(), q, !principal(c).Can(grid.SeeSensitive))
 }
 
 // heatCellsFor is heatCells for a caller whose small counts are hidden

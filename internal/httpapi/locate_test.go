@@ -303,11 +303,7 @@ func TestLocateAsAt(t *testing.T) {
 		FROM cell WHERE version_id = (SELECT id FROM grid_version WHERE active)`).Scan(&doc); err != nil {
 		t.Fatal(err)
 	}
-	feats, err := grid.ParseImport(doc, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := f.db.ImportGrid(ctx, grid.ImportRequest{Source: "as-at test", SRID: 4326, Features: feats})
+	v, err := f.db.ImportGrid(ctx, grid.ImportFile{Data: doc, Source: "as-at test", Actor: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,8 @@ func statusOf(kind string) int {
 	switch kind {
 	case grid.Invalid:
 		return http.StatusBadRequest
+	case grid.Rejected:
+		return http.StatusUnprocessableEntity
 	case grid.NotFound:
 		return http.StatusNotFound
 	case grid.Conflict:
@@ -47,6 +49,8 @@ func problemType(status int) string {
 	switch status {
 	case http.StatusBadRequest:
 		return "/problems/invalid-request"
+	case http.StatusUnprocessableEntity:
+		return "/problems/rejected"
 	case http.StatusNotFound:
 		return "/problems/not-found"
 	case http.StatusConflict:
@@ -104,8 +108,8 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		} else {
 			p.Detail = http.StatusText(he.Code)
 		}
-		if he.Code == http.StatusRequestEntityTooLarge {
-			p.Detail = "request body too large"
+		if he.Code == http.StatusRequestEntityTooLarge && p.Detail == http.StatusText(he.Code) {
+			p.Detail = "request body too large" // the server's body limit; handlers with their own say theirs
 		}
 	default:
 		p.Status = http.StatusInternalServerError

@@ -68,12 +68,14 @@ type Server struct {
 	echo *echo.Echo
 	reg  *prometheus.Registry
 
-	views    views
-	keys     keyCache
-	studies  hexbin.StudyCache
-	tiles    *tileService
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	views          views
+	keys           keyCache
+	permissions    map[string]permission // the permission table's route rows
+	permittedPaths map[string]bool       // the paths they name
+	studies        hexbin.StudyCache
+	tiles          *tileService
+	requests       *prometheus.CounterVec
+	latency        *prometheus.HistogramVec
 }
 
 // New builds the server and its routes.
@@ -94,6 +96,7 @@ func New(cfg Config) *Server {
 		cfg.Calendar = grid.DefaultCalendar()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, echo: echo.New()}
+	s.permissions, s.permittedPaths = routePermissions()
 	s.views.cal = cfg.Calendar
 	s.tiles = newTileService(cfg, s.reg)
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -120,6 +123,7 @@ func New(cfg Config) *Server {
 	e.Use(s.observe)
 	e.Use(middleware.Recover())
 	e.Use(s.authenticate)
+	e.Use(s.authorize)
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: cfg.BodyLimit,
 		// The batch endpoints read and limit their own bodies, to say
@@ -135,6 +139,7 @@ func New(cfg Config) *Server {
 	e.POST("/v1/locate", s.postLocate)
 	e.GET("/v1/grid/versions", s.gridVersions)
 	e.GET("/v1/grid/cells/:code", s.gridCell)
+	s.routesGridImport(e)
 	s.routesFacilities(e)
 	s.routesIncidents(e)
 	s.routesStats(e)

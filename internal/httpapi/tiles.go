@@ -160,7 +160,7 @@ type tileRequest struct {
 	heat         grid.HeatQuery
 	heatRelative bool
 	// facilities
-	kind string
+	kinds []string // the facility kinds drawn (nil: every kind)
 }
 
 // tileParams lists the query parameters each layer takes.
@@ -244,10 +244,16 @@ func (s *Server) parseTileQuery(c echo.Context, r *tileRequest, snap *locate.Sna
 		key.Set("h.weekdays", ints(r.heat.Weekdays))
 	}
 	if slices.Contains(r.layers, tiles.LayerFacilities) {
-		if r.kind, err = parseKind(c); err != nil {
+		kind, err := parseKind(c)
+		if err != nil {
 			return "", err
 		}
-		key.Set("f.kind", r.kind)
+		// What the caller may see is part of the key: cameras and gas
+		// points are not drawn for the public.
+		if r.kinds, err = r.who.FacilityKinds(kind); err != nil {
+			return "", err
+		}
+		key.Set("f.kind", strings.Join(r.kinds, ","))
 	}
 	return tiles.FilterKey(key), nil
 }
@@ -299,17 +305,20 @@ func ints(xs []int) string {
 	return strings.Join(parts, ",")
 }
 
-// tileScope is whose view a tile is: grid layers and facilities are the
-// same for everyone; incidents differ by town scope; the heatmap by
-// whether small counts are hidden (the public) and by town scope.
+// tileScope is whose view a tile is: grid layers are the same for
+// everyone (facilities differ by the kinds drawn, which are in the
+// filter); incidents differ by town scope; the heatmap by whether small
+// counts are hidden and by town scope.
 func tileScope(layers []string, p grid.Principal) string {
 	if !slices.Contains(layers, tiles.LayerIncidents) && !slices.Contains(layers, tiles.LayerHeatmap) {
 		return "public"
 	}
 	switch {
-	case p.Town != "":
+	case p.Town != "" && p.Can(grid.SeeSensitive):
 		return "town:" + p.Town
-	case p.Public():
+	case p.Town != "":
+		return "town-public:" + p.Town
+	case !p.Can(grid.SeeSensitive):
 		return "public"
 	}
 	return "keyed"
@@ -341,8 +350,10 @@ func (s *Server) serveTile(c echo.Context, layers []string) error {
 		}
 	}
 	p := principal(c)
-	if slices.Contains(layers, tiles.LayerIncidents) && p.Public() {
-		return grid.Errorf(grid.Unauthorized, "the incidents layer needs an API key (any role): send Authorization: Bearer <key>")
+	if slices.Contains(layers, tiles.LayerIncidents) {
+		if err := p.Need(grid.ReadIncidents); err != nil { // the permission table's row for this layer
+			return err
+		}
 	}
 	ctx := c.Request().Context()
 	st, err := s.tileState(ctx)
@@ -375,10 +386,11 @@ func (s *Server) serveTile(c echo.Context, layers []string) error {
 	if err != nil {
 		return err
 	}
-	return writeTile(c, t, gz, !tileScopePublic(key.Scope))
+	// A tile only a key may see is private: sensitive facilities, or a
+	// scope other than the public's.
+	sensitive := slices.Contains(layers, tiles.LayerFacilities) && p.Can(grid.SeeSensitive)
+	return writeTile(c, t, gz, sensitive || key.Scope != "public")
 }
-
-func tileScopePublic(scope string) bool { return scope == "public" }
 
 // writeTile sends a tile with its validators: a strong ETag per
 // representation, 304 when If-None-Match has it (etagMatches and
@@ -430,7 +442,7 @@ func (s *Server) drawTile(ctx context.Context, st *tileState, r *tileRequest) (t
 	for _, name := range r.layers {
 		switch name {
 		case tiles.LayerFacilities:
-			l, m := tiles.FacilityLayer(r.tile, facilitiesIn(st.facilities, r.tile, r.kind), 0)
+			l, m := tiles.FacilityLayer(r.tile, facilitiesIn(st.facilities, r.tile, r.kinds), 0)
 			ls, metas = append(ls, l), append(metas, m)
 		case tiles.LayerIncidents:
 			l, m, exp, err := s.incidentLayer(ctx, st, r)
@@ -443,7 +455,7 @@ func (s *Server) drawTile(ctx context.Context, st *tileState, r *tileRequest) (t
 				countRes = m.Res
 			}
 		case tiles.LayerHeatmap:
-			cells, _, err := s.heatCellsFor(ctx, r.heat, !r.who.Staff())
+			cells, _, err := s.heatCellsFor(ctx, r.heat, !r.who.Can(grid.SeeSensitive))
 			if err != nil {
 				return tiles.Tile{}, err
 			}
@@ -471,13 +483,14 @@ func (s *Server) drawTile(ctx context.Context, st *tileState, r *tileRequest) (t
 	return t, nil
 }
 
-// facilitiesIn keeps the facilities of a kind ("" any) in a tile and its
-// buffer: a scan of a few thousand points, cheaper than any index here.
-func facilitiesIn(fs []grid.Facility, t maptile.Tile, kind string) []grid.Facility {
+// facilitiesIn keeps the facilities of the kinds listed (nil: any) in a
+// tile and its buffer: a scan of a few thousand points, cheaper than any
+// index here.
+func facilitiesIn(fs []grid.Facility, t maptile.Tile, kinds []string) []grid.Facility {
 	b := tiles.TileBound(t)
 	var out []grid.Facility
 	for i := range fs {
-		if (kind == "" || fs[i].Kind == kind) && b.Contains(fs[i].Point) {
+		if (kinds == nil || slices.Contains(kinds, fs[i].Kind)) && b.Contains(fs[i].Point) {
 			out = append(out, fs[i])
 		}
 	}

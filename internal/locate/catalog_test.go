@@ -28,11 +28,7 @@ func reimport(t *testing.T, db *postgres.DB, mark string) grid.Version {
 		FROM cell WHERE version_id = (SELECT id FROM grid_version WHERE active)`, mark).Scan(&doc); err != nil {
 		t.Fatal(err)
 	}
-	feats, err := grid.ParseImport(doc, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := db.ImportGrid(ctx, grid.ImportRequest{Source: "test" + mark, SRID: 4326, Features: feats})
+	v, err := db.ImportGrid(ctx, grid.ImportFile{Data: doc, Source: "test" + mark, Actor: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -229,11 +229,7 @@ func importDoc(t *testing.T, db *postgres.DB, fc map[string]any, srid int) (grid
 	if err != nil {
 		t.Fatal(err)
 	}
-	feats, err := grid.ParseImport(b, "", "")
-	if err != nil {
-		return grid.Version{}, err
-	}
-	return db.ImportGrid(ctxT(t), grid.ImportRequest{Source: "test", SRID: srid, Features: feats})
+	return db.ImportGrid(ctxT(t), grid.ImportFile{Data: b, CRS: fmt.Sprintf("EPSG:%d", srid), Source: "test", Actor: "test"})
 }
 
 type snapshot struct{ versions, cells int }
@@ -248,8 +244,8 @@ func state(t *testing.T, db *postgres.DB) snapshot {
 func wantRejected(t *testing.T, db *postgres.DB, before snapshot, err error, mentions ...string) {
 	t.Helper()
 	var ge *grid.Error
-	if !errors.As(err, &ge) || ge.Kind != grid.Invalid {
-		t.Fatalf("want an Invalid error, got %v", err)
+	if !errors.As(err, &ge) || ge.Kind != grid.Rejected {
+		t.Fatalf("want a Rejected error, got %v", err)
 	}
 	all := ge.Message + "\n" + strings.Join(ge.Details, "\n")
 	for _, m := range mentions {
@@ -374,11 +370,7 @@ func TestImportProjectedCRS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	feats, err := grid.ParseImport(doc, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := db.ImportGrid(ctxT(t), grid.ImportRequest{Source: "test 4549", SRID: 4549, Features: feats})
+	v, err := db.ImportGrid(ctxT(t), grid.ImportFile{Data: doc, CRS: "EPSG:4549", Source: "test 4549", Actor: "test"})
 	if err != nil {
 		t.Fatalf("import in EPSG:4549: %v", err)
 	}

@@ -20,14 +20,17 @@ const (
 	MaxNearestMeters = 50_000
 )
 
-// Facilities lists facilities in code order: of one kind ("" any), with
+// Facilities lists facilities in code order: of one kind ("" any) and of
+// the kinds listed (nil any), with
 // points in a WGS84 box (edges included), with codes after f.After, at most
 // f.Limit of them (0: no limit). Invalid for an unknown kind, a negative
 // limit or a malformed box.
 func (db *DB) Facilities(ctx context.Context, f grid.FacilityFilter) (out []grid.Facility, err error) {
 	defer wrap(&err, "Facilities(kind %q, bbox %v, limit %d, after %q)", f.Kind, f.BBox, f.Limit, f.After)
-	if err := checkKind(f.Kind); err != nil {
-		return nil, err
+	for _, k := range append([]string{f.Kind}, f.Kinds...) {
+		if err := checkKind(k); err != nil {
+			return nil, err
+		}
 	}
 	if f.Limit < 0 {
 		return nil, grid.Errorf(grid.Invalid, "limit %d is negative", f.Limit)
@@ -40,6 +43,9 @@ func (db *DB) Facilities(ctx context.Context, f grid.FacilityFilter) (out []grid
 	}
 	if f.Kind != "" {
 		conds = append(conds, "kind = "+arg(f.Kind))
+	}
+	if f.Kinds != nil {
+		conds = append(conds, "kind = ANY("+arg(f.Kinds)+")")
 	}
 	if f.BBox != nil {
 		b := *f.BBox

@@ -10,7 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// MaxFeatures caps one page of IncidentFeatures and FacilityFeatures.
+// MaxFeatures caps one page of IncidentFeatures and FacilityFeatures; a
+// caller may ask for one more, to learn whether another page follows.
 const MaxFeatures = 10_000
 
 // featureIncidentSelect reads what scanFeatureIncident expects: the
@@ -31,8 +32,8 @@ func scanFeatureIncident(r pgx.Row, x *grid.Incident) error {
 }
 
 func pageLimit(n int) (int, error) {
-	if n < 1 || n > MaxFeatures {
-		return 0, grid.Errorf(grid.Invalid, "limit %d is outside 1…%d", n, MaxFeatures)
+	if n < 1 || n > MaxFeatures+1 {
+		return 0, grid.Errorf(grid.Invalid, "limit %d is outside 1…%d", n, MaxFeatures+1)
 	}
 	return n, nil
 }

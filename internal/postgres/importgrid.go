@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/citygrid/citygrid/internal/coord"
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/jackc/pgx/v5"
+	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/encoding/wkb"
 )
 
@@ -15,24 +17,47 @@ import (
 const (
 	overlapToleranceM2 = 1.0
 	gapToleranceM2     = 1.0
-	maxProblems        = 200
 )
 
-// ImportGrid validates an import and writes it as a new, active grid
-// version in one transaction, or writes nothing. Levels present in the
-// request replace those of the active version; absent levels are carried
-// over. Problems — invalid or self-intersecting polygons, missing parents,
-// overlapping cells, gaps, cells outside their community — come back as one
-// Invalid *Error whose Details name the codes involved.
-func (db *DB) ImportGrid(ctx context.Context, req grid.ImportRequest) (v grid.Version, err error) {
-	defer wrap(&err, "ImportGrid(%q)", req.Source)
-	if !slices.Contains(grid.SupportedSRIDs(), req.SRID) {
-		return v, grid.Errorf(grid.Invalid, "source CRS EPSG:%d is not supported: use EPSG:4326, EPSG:4490, EPSG:4549 or gcj02", req.SRID)
+// importLockKey is the advisory lock that makes imports take turns: each
+// builds on the active version it reads (the levels it does not replace
+// are carried over), so two at once would each drop the other's levels.
+const importLockKey = 0x6369_7479_6772_6964 // "citygrid"
+
+// epsg4549Extent bounds the coordinates an EPSG:4549 source may carry,
+// in metres: 2,500 km either side of the central meridian 120°E
+// (easting 500,000) and from the equator to 63°N, generously more than
+// China's part of the zone. PROJ fails on points far outside its domain,
+// so they are reported before ST_Transform sees them.
+const epsg4549Extent = `ST_MakeEnvelope(-2000000, 0, 3000000, 7000000, 4549)`
+
+// ImportGrid reads an import file (grid.ReadImport), validates it and
+// writes it as a new, active grid version in one transaction, with its
+// audit_log row (action grid.import), or writes nothing. It is the one
+// path of every import, from the command line or over HTTP. Levels
+// present in the file replace those of the active version; absent levels
+// are carried over. Bad options or a body that is not a GeoJSON
+// FeatureCollection are Invalid. Problems — malformed or duplicate codes,
+// invalid or self-intersecting polygons, missing parents, overlapping
+// cells, gaps, cells outside their community, shapes outside China — come
+// back as one Rejected *Error whose Details name the codes involved.
+// Activation sends NOTIFY on NotifyChannel, so every replica swaps to
+// the new version.
+func (db *DB) ImportGrid(ctx context.Context, f grid.ImportFile) (v grid.Version, err error) {
+	defer wrap(&err, "ImportGrid(%q)", f.Source)
+	req, err := grid.ReadImport(f)
+	if err != nil {
+		return v, err
 	}
-	if len(req.Features) == 0 {
-		return v, grid.Errorf(grid.Invalid, "the import has no features")
+	if req.GCJ02 {
+		for i := range req.Features {
+			req.Features[i].Geometry = mapPoints(req.Features[i].Geometry, coord.GCJ02ToWGS84)
+		}
 	}
 	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(importLockKey)); err != nil {
+			return err
+		}
 		if err := stageImport(ctx, tx, req); err != nil {
 			return err
 		}
@@ -40,6 +65,13 @@ func (db *DB) ImportGrid(ctx context.Context, req grid.ImportRequest) (v grid.Ve
 			SELECT format('%s %s: invalid polygon: %s', level, code, ST_IsValidReason(geom))
 			FROM import_in WHERE NOT ST_IsValid(geom) ORDER BY idx`); err != nil || len(p) > 0 {
 			return problemsOr(err, p)
+		}
+		if req.SRID == 4549 {
+			if p, err := collect(ctx, tx, `
+				SELECT format('%s %s: coordinates outside EPSG:4549''s zone (near %s): is the source CRS right?', level, code, ST_AsText(ST_PointOnSurface(geom), 0))
+				FROM import_in WHERE NOT ST_Within(geom, `+epsg4549Extent+`) ORDER BY idx`); err != nil || len(p) > 0 {
+				return problemsOr(err, p)
+			}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE import_in SET geom = ST_Multi(ST_Transform(geom, 4326))`); err != nil {
 			return err
@@ -49,7 +81,16 @@ func (db *DB) ImportGrid(ctx context.Context, req grid.ImportRequest) (v grid.Ve
 			FROM import_in WHERE NOT ST_Within(geom, ST_MakeEnvelope(73, 3, 136, 54, 4326)) ORDER BY idx`); err != nil || len(p) > 0 {
 			return problemsOr(err, p)
 		}
-		id, err := insertVersion(ctx, tx, req.Source, fmt.Sprintf("levels: %v", req.Levels()))
+		if p, err := collect(ctx, tx, `
+			SELECT format('%s %s: invalid polygon once in WGS84: %s', level, code, ST_IsValidReason(geom))
+			FROM import_in WHERE NOT ST_IsValid(geom) ORDER BY idx`); err != nil || len(p) > 0 {
+			return problemsOr(err, p)
+		}
+		note := fmt.Sprintf("levels: %v", req.Levels())
+		if req.Note != "" {
+			note = req.Note + "; " + note
+		}
+		id, err := insertVersion(ctx, tx, req.Source, note)
 		if err != nil {
 			return err
 		}
@@ -127,7 +168,7 @@ func (db *DB) ImportGrid(ctx context.Context, req grid.ImportRequest) (v grid.Ve
 			return err
 		}
 		v.ID = id
-		return nil
+		return auditImport(ctx, tx, id, req)
 	})
 	if err != nil {
 		return v, db.classify(err)
@@ -144,6 +185,20 @@ func (db *DB) ImportGrid(ctx context.Context, req grid.ImportRequest) (v grid.Ve
 	return v, nil
 }
 
+// auditImport records an import in the audit log: who, the version, and
+// what it holds.
+func auditImport(ctx context.Context, tx pgx.Tx, id int64, req grid.ImportRequest) error {
+	_, err := tx.Exec(ctx, `INSERT INTO audit_log (actor, action, object, detail)
+		SELECT $1, 'grid.import', $2::bigint::text, jsonb_build_object(
+		  'source', $3::text, 'crs', $4::text, 'note', $5::text, 'features', $6::int, 'levels', $7::text[],
+		  'towns', (SELECT count(*) FROM town WHERE version_id = $2),
+		  'communities', (SELECT count(*) FROM community WHERE version_id = $2),
+		  'cells', (SELECT count(*) FROM cell WHERE version_id = $2),
+		  'zones', (SELECT count(*) FROM zone WHERE version_id = $2))`,
+		req.Actor, id, req.Source, req.CRS, req.Note, len(req.Features), req.Levels())
+	return err
+}
+
 func stageImport(ctx context.Context, tx pgx.Tx, req grid.ImportRequest) error {
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE import_in (
 		idx int, level text, code text, name text, kind text, geom geometry) ON COMMIT DROP`); err != nil {
@@ -153,7 +208,7 @@ func stageImport(ctx context.Context, tx pgx.Tx, req grid.ImportRequest) error {
 	for _, f := range req.Features {
 		g, err := wkb.Marshal(f.Geometry)
 		if err != nil {
-			return grid.Errorf(grid.Invalid, "%s %s: geometry: %v", f.Level, f.Code, err)
+			return grid.ImportRejected([]string{fmt.Sprintf("%s %s: geometry: %v", f.Level, f.Code, err)})
 		}
 		rows = append(rows, []any{f.Index, f.Level, f.Code, f.Name, f.Kind, g})
 	}
@@ -215,7 +270,7 @@ func topologyProblems(ctx context.Context, tx pgx.Tx, version int64, child, pare
 }
 
 func collect(ctx context.Context, tx pgx.Tx, sql string, args ...any) ([]string, error) {
-	rows, err := tx.Query(ctx, sql+fmt.Sprintf(" LIMIT %d", maxProblems), args...)
+	rows, err := tx.Query(ctx, sql+fmt.Sprintf(" LIMIT %d", grid.MaxImportProblems), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -226,10 +281,28 @@ func problemsOr(err error, problems []string) error {
 	if err != nil {
 		return err
 	}
-	if len(problems) > maxProblems {
-		problems = problems[:maxProblems]
+	return grid.ImportRejected(problems)
+}
+
+// mapPoints applies f to every position of a polygon or multipolygon, in
+// place.
+func mapPoints(g orb.Geometry, f func(lon, lat float64) (float64, float64)) orb.Geometry {
+	conv := func(r orb.Ring) {
+		for i, p := range r {
+			r[i][0], r[i][1] = f(p[0], p[1])
+		}
 	}
-	return &grid.Error{Kind: grid.Invalid,
-		Message: fmt.Sprintf("import rejected, nothing written: %d problem(s); first: %s", len(problems), problems[0]),
-		Details: problems}
+	switch g := g.(type) {
+	case orb.Polygon:
+		for _, r := range g {
+			conv(r)
+		}
+	case orb.MultiPolygon:
+		for _, p := range g {
+			for _, r := range p {
+				conv(r)
+			}
+		}
+	}
+	return g
 }

@@ -27,7 +27,7 @@ func TestServiceRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := db.Principal(ctx, key)
-	if err != nil || p.Role != grid.RoleApp || p.KeyID <= 0 || p.Staff() || p.Public() {
+	if err != nil || p.Role != grid.RoleApp || p.KeyID <= 0 || p.Can(grid.ReadIncidents) || p.Public() {
 		t.Fatalf("principal %+v (%v)", p, err)
 	}
 	other, err := db.CreateAPIKey(ctx, grid.RoleApp, "", "another app")

@@ -412,7 +412,7 @@ func (a *api) facilityPage(c echo.Context, w *jw, q itemsQuery) (page, error) {
 	if err != nil {
 		return page{}, err
 	}
-	fq := grid.FeatureQuery{Where: q.where, Limit: q.limit + 1, After: q.after}
+	fq := grid.FeatureQuery{Where: visibleFacilities(a.d.Principal(c), q.where), Limit: q.limit + 1, After: q.after}
 	fs, err := st.FacilityFeatures(c.Request().Context(), fq)
 	if err != nil {
 		return page{}, err
@@ -433,6 +433,24 @@ func (a *api) facilityPage(c echo.Context, w *jw, q itemsQuery) (page, error) {
 	}
 	pg.n = len(fs)
 	return pg, nil
+}
+
+// visibleFacilities narrows a facility condition to the kinds the caller
+// may see (grid.PublicFacilityKinds without SeeSensitive).
+func visibleFacilities(p grid.Principal, where grid.Cond) grid.Cond {
+	kinds, _ := p.FacilityKinds("")
+	if kinds == nil {
+		return where
+	}
+	values := make([]any, len(kinds))
+	for i, k := range kinds {
+		values[i] = k
+	}
+	visible := grid.In{Prop: "kind", Values: values}
+	if where == nil {
+		return visible
+	}
+	return grid.And{where, visible}
 }
 
 func writeFacility(w *jw, crs param.OGCCRS, f *grid.Facility) {
@@ -645,6 +663,9 @@ func (a *api) feature(c echo.Context) error {
 		f, err := st.Facility(c.Request().Context(), id)
 		if err != nil {
 			return err
+		}
+		if !a.d.Principal(c).MaySeeFacilityKind(f.Kind) { // as if it were not there
+			return grid.Errorf(grid.NotFound, "no feature %q in collection %s", id, col.id)
 		}
 		writeFacility(w, crs, &f)
 	case fromIncidents:

@@ -14,7 +14,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/citygrid/citygrid/internal/grid"
@@ -61,14 +60,6 @@ type Deps struct {
 	// MaxBody bounds a POST requests body in bytes (default MaxBody).
 	MaxBody int
 }
-
-// Who may do what. Reading needs a key: incident points and descriptions
-// are not public in this city. An app key reads the requests it created;
-// staff keys read every request (a town-scoped key its town's).
-var (
-	creators = []string{grid.RoleApp, grid.RoleDispatcher, grid.RoleAdmin}
-	readers  = append([]string{grid.RoleApp}, grid.StaffRoles()...)
-)
 
 type handlers struct{ d Deps }
 
@@ -148,16 +139,14 @@ func (h *handlers) caller(c echo.Context, key string) (grid.Principal, error) {
 	return p, nil
 }
 
-// admit refuses a caller whose role is not among roles: what needs a key
-// says so (GeoReport has no 401: a missing key is 403 too).
-func admit(p grid.Principal, roles []string, what string) error {
-	if p.Public() {
-		return grid.Errorf(grid.Forbidden, "an api_key is required to %s (roles %s)", what, strings.Join(roles, ", "))
+// admit refuses a caller without capability c, by the permission table's
+// rule (grid.Principal.Need); GeoReport has no 401: a missing key is 403
+// too, and says which parameter carries it.
+func admit(p grid.Principal, c grid.Capability) error {
+	if p.Public() && !p.Can(c) {
+		return grid.Wrap(grid.Forbidden, p.Need(c), "an api_key is required to %s (roles %s)", c, strings.Join(grid.RolesWith(c), ", "))
 	}
-	if !slices.Contains(roles, p.Role) {
-		return grid.Errorf(grid.Forbidden, "a key of role %s may not %s (roles %s)", p.Role, what, strings.Join(roles, ", "))
-	}
-	return nil
+	return p.Need(c)
 }
 
 // discovery: GET discovery.{format} — where GeoReport v2 is served, absolute

@@ -280,7 +280,7 @@ func (h *handlers) create(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := admit(p, creators, "create service requests"); err != nil {
+	if err := admit(p, grid.Report); err != nil {
 		return err
 	}
 	if err := checkJurisdiction(in.get("jurisdiction_id")); err != nil {
@@ -373,10 +373,10 @@ func departmentName(snap *locate.Snapshot, code string) string {
 	return ""
 }
 
-// access narrows a filter to what the caller may read: an app key the
-// requests it created, a town-scoped key its town.
+// access narrows a filter to what the caller may read: a key that may not
+// read incidents the requests it created, a town-scoped key its town.
 func access(p grid.Principal, flt *grid.ServiceRequestFilter) {
-	if p.Role == grid.RoleApp {
+	if !p.Can(grid.ReadIncidents) {
 		flt.KeyID = p.KeyID
 	}
 	flt.Town = p.Town
@@ -391,7 +391,7 @@ func (h *handlers) reader(c echo.Context, key string) (grid.Principal, error) {
 	if p.Public() {
 		return p, grid.Errorf(grid.Forbidden, "an api_key is required to read service requests: their points and descriptions are not public in this jurisdiction (a citizens' app key reads the requests it created, a staff key every request)")
 	}
-	return p, admit(p, readers, "read service requests")
+	return p, admit(p, grid.ReadOwnReports)
 }
 
 // list: GET requests.{format} — newest first, at most 1,000, within 90

@@ -236,7 +236,7 @@ func (p *parser) parseBBox() (orb.Geometry, error) {
 	return orb.Bound{Min: orb.Point{v[0], v[1]}, Max: orb.Point{v[2], v[3]}}, nil
 }
 
-// supportedGeometry reports whether g is a geometry writeWKT can write: a
+// supportedGeometry reports whether g is a geometry writeGeometry can write: a
 // hand-made literal could hold anything.
 func supportedGeometry(g orb.Geometry) bool {
 	switch g := g.(type) {
@@ -255,9 +255,6 @@ func supportedGeometry(g orb.Geometry) bool {
 
 // writeGeometry writes g as CQL2 text: BBOX(…) for a bound, WKT otherwise.
 func writeGeometry(b *strings.Builder, g orb.Geometry) { writeGeom(b, g, false) }
-
-// writeWKT writes g as WKT for ST_GeomFromText, a bound as its polygon.
-func writeWKT(b *strings.Builder, g orb.Geometry) { writeGeom(b, g, true) }
 
 func writeGeom(b *strings.Builder, g orb.Geometry, wkt bool) {
 	switch g := g.(type) {
