@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -488,6 +489,12 @@ func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog,
 	if err != nil {
 		return "", nil, nil, err
 	}
+	// serve's limits, as the environment or the defaults set them: the
+	// load generator is on loopback, which they exempt from rate limits.
+	lim, err := limitFlags(flag.NewFlagSet("bench", flag.ContinueOnError))
+	if err != nil {
+		return "", nil, nil, err
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, nil, err
@@ -505,13 +512,13 @@ func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog,
 	tl := tally.New(db, db, grid.ChinaTime())
 	cfg := httpapi.Config{Store: db, Incidents: incidents, Cache: cache, Heatmaps: heat, Keys: db, Requests: requests, Facilities: db, Features: db,
 		Stats: tl, Overview: tl, Calendar: cal, Catalog: cat,
-		Registry: reg, Logger: slog.New(slog.DiscardHandler), OpenAPI: api.OpenAPI, Web: webFiles, Tiles: db}
+		Registry: reg, Logger: slog.New(slog.DiscardHandler), OpenAPI: api.OpenAPI, Web: webFiles, Tiles: db, Limits: lim.Limits}
 	for _, o := range options {
 		o(&cfg)
 	}
 	srv := httpapi.New(cfg)
 	startTiles(hctx, db, srv, tl, &hooks, slog.New(slog.DiscardHandler))
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := httpServer(srv.Handler(), defaultServerTimeouts(lim.RequestTimeout))
 	done := make(chan struct{})
 	go func() { defer close(done); _ = hs.Serve(ln) }()
 	return "http://" + ln.Addr().String(), &benchModels{heat, tl}, func() {

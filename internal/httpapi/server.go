@@ -59,6 +59,9 @@ type Config struct {
 	// cache (0: tiles.DefaultCacheBytes; negative: no cache). See tiles.go.
 	Tiles          TileStore
 	TileCacheBytes int64
+	// Limits are the rate limits, deadlines and the bound on expensive
+	// queries (limits.go); the zero value: no rate limit, default deadlines.
+	Limits Limits
 }
 
 // Server is the HTTP face of citygrid.
@@ -74,6 +77,7 @@ type Server struct {
 	permittedPaths map[string]bool       // the paths they name
 	studies        hexbin.StudyCache
 	tiles          *tileService
+	limits         *limiter
 	requests       *prometheus.CounterVec
 	latency        *prometheus.HistogramVec
 }
@@ -99,6 +103,7 @@ func New(cfg Config) *Server {
 	s.permissions, s.permittedPaths = routePermissions()
 	s.views.cal = cfg.Calendar
 	s.tiles = newTileService(cfg, s.reg)
+	s.limits = newLimiter(cfg.Limits, s.reg)
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "citygrid_http_requests_total", Help: "HTTP requests by route and status.",
 	}, []string{"method", "route", "status"})
@@ -119,11 +124,15 @@ func New(cfg Config) *Server {
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
+	e.IPExtractor = cfg.Limits.ipExtractor()
 	e.Use(middleware.RequestID())
 	e.Use(s.observe)
 	e.Use(middleware.Recover())
+	e.Use(s.limitsBeforeAuth()...) // limits.go: the address's rate limit, the deadline
 	e.Use(s.authenticate)
+	e.Use(s.limitsAfterAuth()...) // limits.go: the key's rate limit
 	e.Use(s.authorize)
+	e.Use(s.limitsAfterAuthorize()...) // limits.go: expensive queries
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: cfg.BodyLimit,
 		// The batch endpoints read and limit their own bodies, to say

@@ -110,7 +110,9 @@ func (db *DB) bulkStream(ctx context.Context, next func() (*grid.Incident, error
 	res.Duplicates = map[int]int64{}
 	var touched []grid.RollupSlice
 	var change IncidentChange
-	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+	// A COPY of 250,000 lines lasts seconds, as long as the lines take to
+	// assign: batch work, bounded by the caller's deadline.
+	err = pgx.BeginFunc(ctx, db.batch, func(tx pgx.Tx) error {
 		var (
 			ids   []int64 // allocated, not yet used
 			block = 256   // the next allocation; doubles up to 16,384
@@ -461,7 +463,7 @@ func (db *DB) FindIncidents(ctx context.Context, f grid.IncidentFilter) (out []g
 		after = "id < " + arg(f.After)
 	}
 	limit := f.Limit
-	if limit <= 0 || limit > 1000 {
+	if limit <= 0 || limit > grid.MaxIncidentPage {
 		limit = 100
 	}
 	q := newestFirst(incidentSelect, where, after, f.Cells, limit)

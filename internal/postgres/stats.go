@@ -245,7 +245,11 @@ func (db *DB) StatsRecords(ctx context.Context, ranges []grid.IDRange, fn func(*
 		q = strings.Replace(q, "FROM incident", `FROM unnest($1::bigint[], $2::bigint[]) AS r(lo, hi) JOIN incident ON id BETWEEN r.lo AND r.hi`, 1)
 		args = append(args, lo, hi)
 	}
-	rows, err := db.pool.Query(ctx, q, args...)
+	pool := db.pool
+	if ranges == nil {
+		pool = db.batch // every incident: a long read, outside the request path's statement timeout
+	}
+	rows, err := pool.Query(ctx, q, args...)
 	if err != nil {
 		return db.classify(err)
 	}
