@@ -46,6 +46,12 @@ func (d *database) Close() {
 // dataDir (starting it unless a serve runs it already), migrates, and loads
 // the demo city into an empty database when loadDemo is set.
 func openDatabase(ctx context.Context, dataDir string, loadDemo bool, log *slog.Logger) (*database, error) {
+	return openDatabaseWith(ctx, dataDir, loadDemo, postgres.Options{}, log)
+}
+
+// openDatabaseWith is openDatabase with the pool's options (serve's
+// statement timeout).
+func openDatabaseWith(ctx context.Context, dataDir string, loadDemo bool, opts postgres.Options, log *slog.Logger) (*database, error) {
 	d := &database{}
 	url := os.Getenv("DATABASE_URL")
 	if url == "" {
@@ -61,7 +67,7 @@ func openDatabase(ctx context.Context, dataDir string, loadDemo bool, log *slog.
 			log.Info("embedded PostGIS already running; attached", "data_dir", dataDir, "port", c.Port())
 		}
 	}
-	db, err := postgres.Open(ctx, url)
+	db, err := postgres.OpenWith(ctx, url, opts)
 	if err != nil {
 		d.stopCluster()
 		return nil, err

@@ -20,6 +20,7 @@ import (
 	"github.com/citygrid/citygrid/internal/httpapi"
 	"github.com/citygrid/citygrid/internal/locate"
 	"github.com/citygrid/citygrid/internal/postgres"
+	"github.com/citygrid/citygrid/internal/tally"
 	"github.com/citygrid/citygrid/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -45,6 +46,10 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger) error {
 	basemap := fs.String("basemap", os.Getenv("CITYGRID_BASEMAP"), "raster XYZ basemap template for the web map, e.g. Tianditu's with its key (default $CITYGRID_BASEMAP, else none: the map works offline)")
 	basemapCRS := fs.String("basemap-crs", cmp.Or(os.Getenv("CITYGRID_BASEMAP_CRS"), "wgs84"), "datum of the basemap's tiles: wgs84 (CGCS2000, Tianditu) or gcj02 (Amap, Tencent: the overlays then show some 500 m off)")
 	basemapAttr := fs.String("basemap-attribution", os.Getenv("CITYGRID_BASEMAP_ATTRIBUTION"), "attribution shown for the basemap")
+	limits, err := limitFlags(fs) // limits.go
+	if err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,7 +68,7 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger) error {
 		ln.Close()
 		return err
 	}
-	return serve(ctx, ln, serveOptions{DataDir: *dataDir, MinPublicCount: minCount, Web: webFiles, TileCacheMB: *tileMB}, log)
+	return serve(ctx, ln, serveOptions{DataDir: *dataDir, MinPublicCount: minCount, Web: webFiles, TileCacheMB: *tileMB, Limits: *limits}, log)
 }
 
 // serveOptions are what serve takes from the command line.
@@ -72,6 +77,9 @@ type serveOptions struct {
 	MinPublicCount int   // 0: the server's default (3)
 	Web            fs.FS // the web map with its config; nil: web.Dist() without a basemap
 	TileCacheMB    int   // the vector tile cache; 0: none
+	// Limits: rate limits, deadlines, expensive queries and the statement
+	// timeout; zero: no rate limit or statement timeout, default deadlines.
+	Limits limitOptions
 }
 
 // serve runs the service on ln until ctx ends, then shuts down in order:
@@ -79,7 +87,7 @@ type serveOptions struct {
 func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Logger) error {
 	dataDir := opts.DataDir
 	start := time.Now()
-	db, err := openDatabase(ctx, dataDir, true, log)
+	db, err := openDatabaseWith(ctx, dataDir, true, postgres.Options{StatementTimeout: opts.Limits.StatementTimeout}, log)
 	if err != nil {
 		ln.Close()
 		return err
@@ -117,13 +125,15 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 			return err
 		}
 	}
-	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: incidents, Cache: cache, Stats: db.DB, Heatmaps: heat, Keys: db.DB, Requests: requests, Facilities: db.DB,
+	// Statistics and the overview from memory; SQL until it is loaded.
+	tl := tally.New(db.DB, db.DB, grid.ChinaTime())
+	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: incidents, Cache: cache, Stats: tl, Overview: tl, Heatmaps: heat, Keys: db.DB, Requests: requests, Facilities: db.DB,
 		Features: db.DB, Calendar: cal, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI,
-		MinPublicCount: opts.MinPublicCount, Web: webFiles, Tiles: db.DB, TileCacheBytes: tileCacheBytes(opts.TileCacheMB)})
-	startTiles(ctx, db.DB, srv, &hooks, log)
+		MinPublicCount: opts.MinPublicCount, Web: webFiles, Tiles: db.DB, TileCacheBytes: tileCacheBytes(opts.TileCacheMB), Limits: opts.Limits.Limits})
+	startTiles(ctx, db.DB, srv, tl, &hooks, log)
 	// A key revoked anywhere is forgotten here at once.
 	go db.ListenKeyRevocations(ctx, srv.ForgetKey, srv.ForgetKeys, log)
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := httpServer(srv.Handler(), defaultServerTimeouts(opts.Limits.RequestTimeout))
 	log.Info("citygrid serving", "addr", "http://"+ln.Addr().String(), "ready_in", time.Since(start).Round(time.Millisecond))
 
 	errc := make(chan error, 1)

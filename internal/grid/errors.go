@@ -14,6 +14,7 @@ const (
 	Unauthorized = "unauthorized" // no or bad credentials (401)
 	Forbidden    = "forbidden"    // credentials lack the right (403)
 	Unavailable  = "unavailable"  // a dependency is down or not ready (503)
+	Timeout      = "timeout"      // the work ran past its time limit (504)
 	Internal     = "internal"     // a bug or an unexpected failure (500)
 )
 

@@ -21,11 +21,11 @@ const (
 	defaultFacilityLimit = 100
 	maxFacilityLimit     = 1000
 	defaultNearestK      = 5
-	maxNearestK          = 100
+	maxNearestK          = grid.MaxNearestK
 	// A missing max_m means the cap: the nearest search costs about k
 	// rows whatever the radius, and a smaller default would hide sparse
 	// kinds (the demo city has 7 gas companies).
-	maxNearestMeters = 50_000
+	maxNearestMeters = grid.MaxNearestMeters
 )
 
 var afterRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,40}$`) // facility codes (a table constraint)

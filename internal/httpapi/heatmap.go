@@ -67,6 +67,9 @@ func (s *Server) heatParams(c echo.Context, defRes int) (grid.HeatQuery, error) 
 			return q, err
 		}
 	}
+	if windowTooLong(q.From, q.To) { // as asked, before the rounding below
+		return q, param.Invalid("from", "the window is longer than %d years", maxWindowYears)
+	}
 	// The rollups count whole hours: from rounds down, to rounds up.
 	q.From = q.From.Truncate(time.Hour)
 	if t := q.To.Truncate(time.Hour); !t.Equal(q.To) {
@@ -74,9 +77,6 @@ func (s *Server) heatParams(c echo.Context, defRes int) (grid.HeatQuery, error) 
 	}
 	if !q.From.Before(q.To) {
 		return q, param.Invalid("from", "must be before to")
-	}
-	if q.To.Sub(q.From) > 3*366*24*time.Hour {
-		return q, param.Invalid("from", "the window is longer than 3 years")
 	}
 	if q.Hours, err = param.Hours(c.QueryParam("hours")); err != nil {
 		return q, err

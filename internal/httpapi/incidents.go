@@ -441,8 +441,8 @@ func (s *Server) findIncidents(c echo.Context) error {
 		}
 	}
 	if l := q.Get("limit"); l != "" {
-		if f.Limit, err = strconv.Atoi(l); err != nil || f.Limit < 1 || f.Limit > 1000 {
-			return param.Invalid("limit", "%q: want 1…1000", l)
+		if f.Limit, err = strconv.Atoi(l); err != nil || f.Limit < 1 || f.Limit > grid.MaxIncidentPage {
+			return param.Invalid("limit", "%q: want 1…%d", l, grid.MaxIncidentPage)
 		}
 	} else {
 		f.Limit = 100

@@ -40,6 +40,8 @@ func statusOf(kind string) int {
 		return http.StatusForbidden
 	case grid.Unavailable:
 		return http.StatusServiceUnavailable
+	case grid.Timeout:
+		return http.StatusGatewayTimeout
 	}
 	return http.StatusInternalServerError
 }
@@ -65,6 +67,10 @@ func problemType(status int) string {
 		return "/problems/too-large"
 	case http.StatusServiceUnavailable:
 		return "/problems/unavailable"
+	case http.StatusGatewayTimeout:
+		return "/problems/timeout"
+	case http.StatusTooManyRequests:
+		return "/problems/too-many-requests"
 	case http.StatusUnsupportedMediaType:
 		return "/problems/unsupported-media-type"
 	}
@@ -81,7 +87,9 @@ const retryAfter = "2"
 
 // errorHandler turns every error into problem+json. Every 5xx is logged
 // once, with its cause and the request id; the client sees no internals. A
-// 503 carries Retry-After.
+// 503 carries Retry-After (a 429 has it from its rate limit). Work past its
+// deadline — a statement timeout, the request's own deadline — is 504: the
+// same request would take as long again, unlike a 503's "not now".
 func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
@@ -98,9 +106,12 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		p.Status = statusOf(ge.Kind)
 		p.Detail = ge.Message
 		p.Errors = ge.Details
-	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded):
+		p.Status = http.StatusGatewayTimeout
+		p.Detail = "the request ran past its time limit"
+	case errors.Is(err, context.Canceled):
 		p.Status = http.StatusServiceUnavailable
-		p.Detail = "the request was cancelled or timed out"
+		p.Detail = "the request was cancelled"
 	case errors.As(err, &he):
 		p.Status = he.Code
 		if m, ok := he.Message.(string); ok {
@@ -124,6 +135,8 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 			s.log.Info("request cancelled by the client", attrs...)
 		case p.Status == http.StatusServiceUnavailable:
 			s.log.Warn("request refused: unavailable", attrs...)
+		case p.Status == http.StatusGatewayTimeout:
+			s.log.Warn("request timed out", attrs...)
 		default:
 			s.log.Error("request failed", attrs...)
 			p.Detail = "internal error; the request id is in the X-Request-Id header"

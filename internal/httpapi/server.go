@@ -30,6 +30,7 @@ type Config struct {
 	Facilities grid.FacilityStore
 	Incidents  grid.IncidentStore
 	Stats      grid.StatsStore
+	Overview   grid.OverviewStore // the big screen; nil: 503
 	Heatmaps   grid.HeatmapStore
 	Keys       grid.KeyStore
 	Requests   grid.ServiceRequestStore // Open311 service requests
@@ -58,6 +59,9 @@ type Config struct {
 	// cache (0: tiles.DefaultCacheBytes; negative: no cache). See tiles.go.
 	Tiles          TileStore
 	TileCacheBytes int64
+	// Limits are the rate limits, deadlines and the bound on expensive
+	// queries (limits.go); the zero value: no rate limit, default deadlines.
+	Limits Limits
 }
 
 // Server is the HTTP face of citygrid.
@@ -73,6 +77,7 @@ type Server struct {
 	permittedPaths map[string]bool       // the paths they name
 	studies        hexbin.StudyCache
 	tiles          *tileService
+	limits         *limiter
 	requests       *prometheus.CounterVec
 	latency        *prometheus.HistogramVec
 }
@@ -98,6 +103,7 @@ func New(cfg Config) *Server {
 	s.permissions, s.permittedPaths = routePermissions()
 	s.views.cal = cfg.Calendar
 	s.tiles = newTileService(cfg, s.reg)
+	s.limits = newLimiter(cfg.Limits, s.reg)
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "citygrid_http_requests_total", Help: "HTTP requests by route and status.",
 	}, []string{"method", "route", "status"})
@@ -118,11 +124,15 @@ func New(cfg Config) *Server {
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
+	e.IPExtractor = cfg.Limits.ipExtractor()
 	e.Use(middleware.RequestID())
 	e.Use(s.observe)
 	e.Use(middleware.Recover())
+	e.Use(s.limitsBeforeAuth()...) // limits.go: the address's rate limit, the deadline
 	e.Use(s.authenticate)
+	e.Use(s.limitsAfterAuth()...) // limits.go: the key's rate limit
 	e.Use(s.authorize)
+	e.Use(s.limitsAfterAuthorize()...) // limits.go: expensive queries
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: cfg.BodyLimit,
 		// The batch endpoints read and limit their own bodies, to say
@@ -142,6 +152,7 @@ func New(cfg Config) *Server {
 	s.routesFacilities(e)
 	s.routesIncidents(e)
 	s.routesStats(e)
+	s.routesOverview(e)
 	s.routesHeatmap(e)
 	s.routesHotspots(e)
 	ogc.Register(e.Group("/ogc"), ogc.Deps{Catalog: cfg.Catalog, Features: cfg.Features, Principal: principal, Cache: cfg.Cache})
@@ -222,6 +233,9 @@ type readiness struct {
 	// heatmaps come from SQL (slower, still correct), "failed: …" if the
 	// last load failed (it is retried when the database comes back).
 	Heatmaps string `json:"heatmaps,omitempty"`
+	// Statistics: the same for the statistics read model (statistics and
+	// the overview).
+	Statistics string `json:"statistics,omitempty"`
 }
 
 // readyReporter is a heatmap store that can say whether it is warm.
@@ -245,17 +259,25 @@ func (s *Server) readyz(c echo.Context) error {
 		return c.JSON(http.StatusServiceUnavailable, r)
 	}
 	r.GridVersion, r.Cells = snap.Version.ID, len(snap.Cells)
-	if h, ok := s.cfg.Heatmaps.(readyReporter); ok {
-		switch ok, err := h.Ready(); {
-		case ok:
-			r.Heatmaps = "memory"
-		case err != nil:
-			r.Heatmaps = "failed: " + grid.MessageOf(err)
-		default:
-			r.Heatmaps = "loading"
-		}
-	}
+	r.Heatmaps = warmth(s.cfg.Heatmaps)
+	r.Statistics = warmth(s.cfg.Stats)
 	return c.JSON(http.StatusOK, r)
+}
+
+// warmth says whether a read model answers from memory: "memory",
+// "loading", "failed: …", or "" for a store that is not one.
+func warmth(store any) string {
+	h, ok := store.(readyReporter)
+	if !ok {
+		return ""
+	}
+	switch ok, err := h.Ready(); {
+	case ok:
+		return "memory"
+	case err != nil:
+		return "failed: " + grid.MessageOf(err)
+	}
+	return "loading"
 }
 
 func (s *Server) openapi(c echo.Context) error {

@@ -171,7 +171,7 @@ func (s *Server) stats(c echo.Context) error {
 		}
 		out.Groups = append(out.Groups, g)
 	}
-	return c.JSON(http.StatusOK, out)
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, out.appendJSON(nil))
 }
 
 // statsWindow reads [from, to): RFC 3339, by default the 30 days up to
@@ -192,8 +192,8 @@ func statsWindow(from, to string, now time.Time) (f, t time.Time, err error) {
 	if !f.Before(t) {
 		return f, t, param.Invalid("from", "must be before to")
 	}
-	if f.AddDate(3, 0, 0).Before(t) {
-		return f, t, param.Invalid("from", "the window [from, to) is longer than 3 years")
+	if windowTooLong(f, t) {
+		return f, t, param.Invalid("from", "the window [from, to) is longer than %d years", maxWindowYears)
 	}
 	return f, t, nil
 }

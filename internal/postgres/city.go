@@ -252,7 +252,8 @@ func (db *DB) ActiveModel(ctx context.Context) (*grid.Model, error) {
 // table, in one consistent read.
 func (db *DB) Model(ctx context.Context, version int64) (m *grid.Model, err error) {
 	defer wrap(&err, "Model(%d)", version)
-	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	// Thousands of polygons, read when a version is activated: batch work.
+	tx, err := db.batch.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, db.classify(err)
 	}

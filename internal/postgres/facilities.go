@@ -16,8 +16,8 @@ import (
 // Limits of NearestFacilities: at most MaxNearestK facilities, at most
 // MaxNearestMeters away.
 const (
-	MaxNearestK      = 100
-	MaxNearestMeters = 50_000
+	MaxNearestK      = grid.MaxNearestK
+	MaxNearestMeters = grid.MaxNearestMeters
 )
 
 // Facilities lists facilities in code order: of one kind ("" any) and of

@@ -12,7 +12,7 @@ import (
 
 // MaxFeatures caps one page of IncidentFeatures and FacilityFeatures; a
 // caller may ask for one more, to learn whether another page follows.
-const MaxFeatures = 10_000
+const MaxFeatures = grid.MaxFeaturePage
 
 // featureIncidentSelect reads what scanFeatureIncident expects: the
 // point as two numbers, no WKB to decode.

@@ -130,7 +130,11 @@ func (db *DB) RollupRows(ctx context.Context, slices []grid.RollupSlice, fn func
 			JOIN h3_rollup r ON r.category = s.category COLLATE "C" AND r.day = s.day`
 		args = []any{cats, days}
 	}
-	rows, err := db.pool.Query(ctx, sql, args...)
+	pool := db.pool
+	if slices == nil {
+		pool = db.batch // every row: a long read, outside the request path's statement timeout
+	}
+	rows, err := pool.Query(ctx, sql, args...)
 	if err != nil {
 		return db.classify(err)
 	}

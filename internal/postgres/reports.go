@@ -126,8 +126,8 @@ func (db *DB) FindServiceRequests(ctx context.Context, f grid.ServiceRequestFilt
 		}
 	}
 	limit := f.Limit
-	if limit <= 0 || limit > 1000 {
-		limit = 1000
+	if limit <= 0 || limit > grid.MaxServiceRequestPage {
+		limit = grid.MaxServiceRequestPage
 	}
 	q := `SELECT i.id, i.category, i.status, i.description, ST_X(i.geom), ST_Y(i.geom), i.occurred_at, i.received_at, i.deadline,
 			i.department_code, i.cell_code, i.community_code, i.town_code, i.grid_version,

@@ -22,7 +22,7 @@ import (
 // Limits of the items endpoints.
 const (
 	DefaultLimit = 10
-	MaxLimit     = 10_000
+	MaxLimit     = grid.MaxFeaturePage
 )
 
 // Media types.

@@ -22,10 +22,12 @@ import (
 	"github.com/paulmach/orb"
 )
 
+// maxListed is the most requests GET requests answers, and ids it takes.
+const maxListed = grid.MaxServiceRequestPage
+
 // Limits of GeoReport's inputs and answers.
 const (
-	maxListed     = 1000                // GET requests answers at most this many
-	defaultWindow = 90 * 24 * time.Hour // and spans at most this much
+	defaultWindow = 90 * 24 * time.Hour // GET requests spans at most this much
 	maxBackdate   = 7 * 24 * time.Hour  // requested_datetime: how far an offline client may backdate
 	maxMediaURL   = 2000
 	maxTokenLen   = 128 // Idempotency-Key
