@@ -118,7 +118,8 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		return err
 	}
 	rows = append(rows, wr...)
-	if !sel("seed") && !sel("planner") && !sel("planner-heatmap") && !sel("planner-hotspots") && !sel("planner-stats") && !benchTilesSelected(sel) &&
+	if !sel("seed") && !sel("planner") && !sel("planner-heatmap") && !sel("planner-hotspots") && !sel("planner-stats") &&
+		!sel("planner-overview") && !sel("planner-memory") && !benchTilesSelected(sel) &&
 		!sel("ogc-items") && !sel("ogc-v1") && !sel("ogc-cells") {
 		ir, err := benchIngest(ctx, db.DB, cat, sel, os.Stderr)
 		if err != nil {

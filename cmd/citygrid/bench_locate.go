@@ -24,10 +24,12 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/api"
+	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/hexbin"
 	"github.com/citygrid/citygrid/internal/httpapi"
 	"github.com/citygrid/citygrid/internal/locate"
 	"github.com/citygrid/citygrid/internal/postgres"
+	"github.com/citygrid/citygrid/internal/tally"
 	"github.com/citygrid/citygrid/web"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/paulmach/orb"
@@ -38,7 +40,8 @@ import (
 // The rows of `citygrid bench` that --only selects: a group name selects
 // all its rows.
 var benchRowNames = []string{"cold", "seed", "locate", "locate-process", "locate-http", "locate-batch",
-	"ingest", "ingest-bulk", "ingest-post", "ingest-lifecycle", "open311", "open311-post", "planner", "planner-heatmap", "planner-hotspots", "planner-stats", "web", "web-first-idle",
+	"ingest", "ingest-bulk", "ingest-bulk-pair", "ingest-post", "ingest-lifecycle", "open311", "open311-post",
+	"planner", "planner-heatmap", "planner-hotspots", "planner-stats", "planner-overview", "planner-memory", "web", "web-first-idle",
 	"tiles", "tiles-cells", "tiles-incidents", "tiles-cached", "tiles-writes",
 	"ogc", "ogc-items", "ogc-v1", "ogc-cells"}
 
@@ -481,7 +484,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // loopback port; stop shuts it down.
 // Options may change the server's configuration (the tile rows compare
 // runs with and without a tile cache).
-func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog, options ...func(*httpapi.Config)) (base string, heat *hexbin.Heat, stop func(), err error) {
+func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog, options ...func(*httpapi.Config)) (base string, rm *benchModels, stop func(), err error) {
 	cal, err := db.Calendar(ctx)
 	if err != nil {
 		return "", nil, nil, err
@@ -504,25 +507,33 @@ func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog,
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	hctx, cancelHeat := context.WithCancel(ctx)
 	var hooks tileHooks
-	heat = startHeat(hctx, db, slog.New(slog.DiscardHandler), hooks.rollupsApplied)
+	heat := startHeat(hctx, db, slog.New(slog.DiscardHandler), hooks.rollupsApplied)
 	cache, incidents, requests := startFeatureCache(hctx, db, slog.New(slog.DiscardHandler))
-	cfg := httpapi.Config{Store: db, Incidents: incidents, Cache: cache, Heatmaps: heat, Keys: db, Requests: requests, Facilities: db, Features: db, Stats: db, Calendar: cal, Catalog: cat,
+	tl := tally.New(db, db, grid.ChinaTime())
+	cfg := httpapi.Config{Store: db, Incidents: incidents, Cache: cache, Heatmaps: heat, Keys: db, Requests: requests, Facilities: db, Features: db,
+		Stats: tl, Overview: tl, Calendar: cal, Catalog: cat,
 		Registry: reg, Logger: slog.New(slog.DiscardHandler), OpenAPI: api.OpenAPI, Web: webFiles, Tiles: db, Limits: lim.Limits}
 	for _, o := range options {
 		o(&cfg)
 	}
 	srv := httpapi.New(cfg)
-	startTiles(hctx, db, srv, &hooks, slog.New(slog.DiscardHandler))
+	startTiles(hctx, db, srv, tl, &hooks, slog.New(slog.DiscardHandler))
 	hs := httpServer(srv.Handler(), defaultServerTimeouts(lim.RequestTimeout))
 	done := make(chan struct{})
 	go func() { defer close(done); _ = hs.Serve(ln) }()
-	return "http://" + ln.Addr().String(), heat, func() {
+	return "http://" + ln.Addr().String(), &benchModels{heat, tl}, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = hs.Shutdown(ctx)
 		<-done
 		cancelHeat()
 	}, nil
+}
+
+// benchModels are a bench server's read models.
+type benchModels struct {
+	heat  *hexbin.Heat
+	tally *tally.Tally
 }
 
 // locateURLs are GET /v1/locate requests of pts, parsed once so the load

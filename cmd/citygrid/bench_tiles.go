@@ -148,10 +148,11 @@ func benchTiles(ctx context.Context, db *postgres.DB, cat *locate.Catalog, sel f
 	// Two replicas of the service on one database: without a cache (the
 	// uncached rows, and the writes baseline) and with one.
 	noCache := func(c *httpapi.Config) { c.TileCacheBytes = -1 }
-	plainBase, heat, stopPlain, err := startBenchServer(ctx, db, cat, noCache)
+	plainBase, rm, stopPlain, err := startBenchServer(ctx, db, cat, noCache)
 	if err != nil {
 		return nil, err
 	}
+	heat := rm.heat
 	defer stopPlain()
 	cachedBase, _, stopCached, err := startBenchServer(ctx, db, cat)
 	if err != nil {

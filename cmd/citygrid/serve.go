@@ -20,6 +20,7 @@ import (
 	"github.com/citygrid/citygrid/internal/httpapi"
 	"github.com/citygrid/citygrid/internal/locate"
 	"github.com/citygrid/citygrid/internal/postgres"
+	"github.com/citygrid/citygrid/internal/tally"
 	"github.com/citygrid/citygrid/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -126,10 +127,12 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 			return err
 		}
 	}
-	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: incidents, Cache: cache, Stats: db.DB, Heatmaps: heat, Keys: db.DB, Requests: requests, Facilities: db.DB,
+	// Statistics and the overview from memory; SQL until it is loaded.
+	tl := tally.New(db.DB, db.DB, grid.ChinaTime())
+	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: incidents, Cache: cache, Stats: tl, Overview: tl, Heatmaps: heat, Keys: db.DB, Requests: requests, Facilities: db.DB,
 		Features: db.DB, Calendar: cal, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI,
 		MinPublicCount: opts.MinPublicCount, Web: webFiles, Tiles: db.DB, TileCacheBytes: tileCacheBytes(opts.TileCacheMB), Limits: opts.Limits.Limits})
-	startTiles(ctx, db.DB, srv, &hooks, log)
+	startTiles(ctx, db.DB, srv, tl, &hooks, log)
 	// A key revoked anywhere is forgotten here at once.
 	go db.ListenKeyRevocations(ctx, srv.ForgetKey, srv.ForgetKeys, log)
 	hs := httpServer(srv.Handler(), defaultServerTimeouts(opts.Limits.RequestTimeout))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/citygrid/citygrid/internal/httpapi"
 	"github.com/citygrid/citygrid/internal/postgres"
+	"github.com/citygrid/citygrid/internal/tally"
 )
 
 // tileCacheFlag is serve's --tile-cache-mb, defaulting to
@@ -49,15 +50,31 @@ func (h *tileHooks) rollupsApplied() {
 	}
 }
 
-// startTiles wires the tile cache's invalidation: this process's writes
-// evict as they commit (after the heatmap read model has heard of them),
-// other replicas' by NOTIFY, and a reconnect of that listener forgets
-// every incident tile. The grid layers are drawn once in the background.
-func startTiles(ctx context.Context, db *postgres.DB, srv *httpapi.Server, hooks *tileHooks, log *slog.Logger) {
+// startTiles wires the feed of committed incident changes: the statistics
+// read model reloads the incidents a write changed, and the tile cache
+// evicts where it changed them — this process's writes as they commit
+// (after the heatmap read model has heard of them), other replicas' by
+// NOTIFY. Every (re)connect of that listener reloads the statistics and
+// forgets every incident tile (the first connect starts the first load).
+// The grid layers are drawn once in the background.
+func startTiles(ctx context.Context, db *postgres.DB, srv *httpapi.Server, tl *tally.Tally, hooks *tileHooks, log *slog.Logger) {
 	hooks.srv.Store(srv)
-	db.OnIncidentsChanged(func(ch postgres.IncidentChange) { srv.TilesChanged(tileChange(ch)) })
-	go db.ListenIncidentChanges(ctx, func(ch postgres.IncidentChange) { srv.RemoteTilesChanged(tileChange(ch)) },
-		srv.ForgetIncidentTiles, log)
+	changed := func(ch postgres.IncidentChange, evict func(httpapi.TileChange)) {
+		if ch.All {
+			tl.InvalidateAll(ctx)
+		} else {
+			tl.Invalidate(ch.IDs)
+		}
+		if ch.All || len(ch.Points) > 0 || len(ch.Areas) > 0 {
+			evict(tileChange(ch))
+		}
+	}
+	db.OnIncidentsChanged(func(ch postgres.IncidentChange) { changed(ch, srv.TilesChanged) })
+	go db.ListenIncidentChanges(ctx, func(ch postgres.IncidentChange) { changed(ch, srv.RemoteTilesChanged) },
+		func() {
+			srv.ForgetIncidentTiles()
+			tl.InvalidateAll(ctx)
+		}, log)
 	go func() {
 		if err := srv.WarmTiles(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("drawing the grid layers ahead failed; the first tile will", "err", err)

@@ -253,22 +253,3 @@ func TestReadImport(t *testing.T) {
 		}
 	}
 }
-
-func FuzzParseImport(f *testing.F) {
-	f.Add([]byte(`{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":"331082001","name":"a"},"geometry":{"type":"Polygon","coordinates":[[[121,28],[121.1,28],[121.1,28.1],[121,28]]]}}]}`))
-	f.Add([]byte(`{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":7},"geometry":null}]}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		fs, err := grid.ParseImport(b, "", "")
-		if err != nil {
-			if k := grid.KindOf(err); k != grid.Invalid && k != grid.Rejected {
-				t.Fatalf("an error of kind %s: %v", k, err)
-			}
-			return
-		}
-		for _, f := range fs {
-			if f.Geometry == nil || f.Code == "" || f.Level == "" {
-				t.Fatalf("accepted an incomplete feature %+v", f)
-			}
-		}
-	})
-}

@@ -2,6 +2,7 @@ package grid
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -284,8 +285,8 @@ func propString(p geojson.Properties, key string) string {
 	switch v := v.(type) {
 	case string:
 		return v
-	case float64:
-		return fmt.Sprintf("%.0f", v)
+	case float64: // a code written as a number: 331082001, not 331082001.6
+		return strconv.FormatFloat(v, 'f', -1, 64)
 	}
 	return fmt.Sprint(v)
 }

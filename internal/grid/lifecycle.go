@@ -137,36 +137,127 @@ func Apply(c *Case, action string, now time.Time, cal *Calendar) error {
 		return &Error{Kind: Conflict, Message: fmt.Sprintf("%s; allowed in %s: %v", te.Error(), c.Status, te.Allowed),
 			Details: te.Allowed, Cause: te}
 	}
-	switch action {
-	case ActRegister:
-		c.RegisteredAt = &now
-	case ActDispatch:
-		c.DispatchedAt = &now
-	case ActReport:
-		c.HandledAt = &now
-	case ActVerify:
-		c.ClosedAt = &now
-	case ActReject:
+	e := effectOf(action)
+	if p := c.stamp(e.Stamp); p != nil {
+		*p = &now
+	}
+	if p := c.stamp(e.Clear); p != nil {
+		*p = nil
+	}
+	if e.Rework {
 		c.Reworks++
-		c.HandledAt = nil
-	case ActReturn:
-		c.DispatchedAt = nil
-	case ActExtend:
+	}
+	if e.Extend {
 		c.Extensions++
 		c.Deadline = cal.Deadline(c.Deadline, c.Category.Limit, c.Category.Unit)
-	case ActSupervise:
+	}
+	if e.Supervise {
 		c.Supervised = true
-	case ActPark:
+	}
+	if e.Park {
 		c.ParkedFrom = c.Status
-	case ActUnpark:
-		to = c.ParkedFrom
-		if !slices.Contains(Statuses(), to) {
-			to = StatusRegistered
-		}
+	}
+	if e.Unpark {
+		to = UnparkTo(c.ParkedFrom)
 		c.ParkedFrom = ""
 	}
 	c.Status = to
 	return nil
+}
+
+// The times an action stamps or clears.
+const (
+	StampRegistered = "registered"
+	StampDispatched = "dispatched"
+	StampHandled    = "handled"
+	StampClosed     = "closed"
+)
+
+// Effect is what an action does to a case besides moving its state, as
+// data: Apply applies it, and a store may apply it in one statement
+// (Plan).
+type Effect struct {
+	Stamp     string // the time set to the action's moment (Stamp*), or ""
+	Clear     string // the time cleared (Stamp*), or ""
+	Rework    bool   // reworks + 1
+	Extend    bool   // extensions + 1, and the deadline moves by one more time limit (needs the calendar)
+	Supervise bool   // flagged for supervision
+	Park      bool   // parked_from := the current state
+	Unpark    bool   // the state becomes UnparkTo(parked_from); parked_from cleared
+}
+
+func effectOf(action string) Effect {
+	switch action {
+	case ActRegister:
+		return Effect{Stamp: StampRegistered}
+	case ActDispatch:
+		return Effect{Stamp: StampDispatched}
+	case ActReport:
+		return Effect{Stamp: StampHandled}
+	case ActVerify:
+		return Effect{Stamp: StampClosed}
+	case ActReject:
+		return Effect{Rework: true, Clear: StampHandled}
+	case ActReturn:
+		return Effect{Clear: StampDispatched}
+	case ActExtend:
+		return Effect{Extend: true}
+	case ActSupervise:
+		return Effect{Supervise: true}
+	case ActPark:
+		return Effect{Park: true}
+	case ActUnpark:
+		return Effect{Unpark: true}
+	}
+	return Effect{}
+}
+
+// stamp is the field a Stamp* names; nil for "".
+func (c *Case) stamp(name string) **time.Time {
+	switch name {
+	case StampRegistered:
+		return &c.RegisteredAt
+	case StampDispatched:
+		return &c.DispatchedAt
+	case StampHandled:
+		return &c.HandledAt
+	case StampClosed:
+		return &c.ClosedAt
+	}
+	return nil
+}
+
+// UnparkTo is the state an unpark leads to from the state an incident was
+// parked from: that state, or registered when it is not one.
+func UnparkTo(parkedFrom string) string {
+	if slices.Contains(Statuses(), parkedFrom) {
+		return parkedFrom
+	}
+	return StatusRegistered
+}
+
+// Plan is an action as data, for a store that applies it in one
+// statement: the states it is allowed in, the state each leads to (for
+// unpark, "": UnparkTo of the state parked from), and its effect. It is
+// the same state machine Apply runs.
+type Plan struct {
+	Action   string
+	From, To []string
+	Effect
+}
+
+// PlanOf returns the plan of an action; Invalid for an unknown one, as
+// Apply.
+func PlanOf(action string) (Plan, error) {
+	if _, _, known := transition(action, ""); !known {
+		return Plan{}, Errorf(Invalid, "action %q: want one of %v", action, Actions())
+	}
+	p := Plan{Action: action, Effect: effectOf(action)}
+	for _, st := range StatesAllowing(action) {
+		to, _, _ := transition(action, st)
+		p.From, p.To = append(p.From, st), append(p.To, to)
+	}
+	return p, nil
 }
 
 // OpenStatuses lists the states that still need work: the supervision

@@ -31,7 +31,7 @@ func TestAccessPolicy(t *testing.T) {
 	}
 
 	// The public.
-	for _, p := range []string{"/v1/incidents", "/v1/incidents/1", "/v1/stats?group_by=town", "/v1/hotspots?theme=parking"} {
+	for _, p := range []string{"/v1/incidents", "/v1/incidents/1", "/v1/stats?group_by=town", "/v1/overview", "/v1/hotspots?theme=parking"} {
 		resp, b := f.getAs(t, p, "")
 		wantProblem(t, resp, b, 401, "API key")
 	}
@@ -106,7 +106,7 @@ func TestAppKeyIsNotStaff(t *testing.T) {
 	lon, lat := f.interior(t, "331082001001001")
 	body := fmt.Sprintf(`{"category":"E0505","lon":%v,"lat":%v,"occurred_at":%q,"source":"app"}`, lon, lat, time.Now().Add(-time.Hour).Format(time.RFC3339))
 	x := decode[incident](t, mustStatus(t, 201)(f.post(t, "/v1/incidents", body)))
-	for _, p := range []string{"/v1/incidents", fmt.Sprintf("/v1/incidents/%d", x.ID), "/v1/stats?group_by=town",
+	for _, p := range []string{"/v1/incidents", fmt.Sprintf("/v1/incidents/%d", x.ID), "/v1/stats?group_by=town", "/v1/overview",
 		"/v1/hotspots?theme=parking", "/v1/hotspots/emerging?theme=parking"} {
 		resp, b := f.getAs(t, p, app)
 		wantProblem(t, resp, b, 403, "a key of role app may not")

@@ -74,7 +74,8 @@ type bulkLine struct {
 }
 
 // splitLines cuts the body into its non-blank lines, enforcing the line
-// length and count limits.
+// length and count limits. A blank line holds JSON whitespace only (space,
+// tab, CR): other Unicode spaces are not JSON and make the line bad.
 func splitLines(body []byte) ([]bulkLine, error) {
 	lines := make([]bulkLine, 0, bytes.Count(body, []byte{'\n'})+1)
 	for n := 1; len(body) > 0; n++ {
@@ -83,7 +84,7 @@ func splitLines(body []byte) ([]bulkLine, error) {
 		if len(line) > maxLineBytes {
 			return nil, param.Invalid("body", "line %d is longer than %d bytes", n, maxLineBytes)
 		}
-		if line = bytes.TrimSpace(line); len(line) == 0 {
+		if line = bytes.Trim(line, " \t\r"); len(line) == 0 {
 			continue
 		}
 		if len(lines) == MaxBulkLines {

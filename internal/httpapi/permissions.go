@@ -63,6 +63,7 @@ func permissions() []permission {
 		{Method: "GET", Path: "/v1/hotspots", Needs: grid.Analyse},
 		{Method: "GET", Path: "/v1/hotspots/emerging", Needs: grid.Analyse},
 		{Method: "GET", Path: "/v1/stats", Needs: grid.Analyse},
+		{Method: "GET", Path: "/v1/overview", Needs: grid.Analyse},
 		{Method: "GET", Path: "/tiles/:layers"},
 		{Method: "GET", Path: "/tiles/:layers/:z/:x/:y"},
 		{Method: "GET", Path: "/tiles/:layers/:z/:x/:y", Part: "layer incidents", Needs: grid.ReadIncidents},

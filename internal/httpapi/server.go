@@ -30,6 +30,7 @@ type Config struct {
 	Facilities grid.FacilityStore
 	Incidents  grid.IncidentStore
 	Stats      grid.StatsStore
+	Overview   grid.OverviewStore // the big screen; nil: 503
 	Heatmaps   grid.HeatmapStore
 	Keys       grid.KeyStore
 	Requests   grid.ServiceRequestStore // Open311 service requests
@@ -151,6 +152,7 @@ func New(cfg Config) *Server {
 	s.routesFacilities(e)
 	s.routesIncidents(e)
 	s.routesStats(e)
+	s.routesOverview(e)
 	s.routesHeatmap(e)
 	s.routesHotspots(e)
 	ogc.Register(e.Group("/ogc"), ogc.Deps{Catalog: cfg.Catalog, Features: cfg.Features, Principal: principal, Cache: cfg.Cache})
@@ -231,6 +233,9 @@ type readiness struct {
 	// heatmaps come from SQL (slower, still correct), "failed: …" if the
 	// last load failed (it is retried when the database comes back).
 	Heatmaps string `json:"heatmaps,omitempty"`
+	// Statistics: the same for the statistics read model (statistics and
+	// the overview).
+	Statistics string `json:"statistics,omitempty"`
 }
 
 // readyReporter is a heatmap store that can say whether it is warm.
@@ -254,17 +259,25 @@ func (s *Server) readyz(c echo.Context) error {
 		return c.JSON(http.StatusServiceUnavailable, r)
 	}
 	r.GridVersion, r.Cells = snap.Version.ID, len(snap.Cells)
-	if h, ok := s.cfg.Heatmaps.(readyReporter); ok {
-		switch ok, err := h.Ready(); {
-		case ok:
-			r.Heatmaps = "memory"
-		case err != nil:
-			r.Heatmaps = "failed: " + grid.MessageOf(err)
-		default:
-			r.Heatmaps = "loading"
-		}
-	}
+	r.Heatmaps = warmth(s.cfg.Heatmaps)
+	r.Statistics = warmth(s.cfg.Stats)
 	return c.JSON(http.StatusOK, r)
+}
+
+// warmth says whether a read model answers from memory: "memory",
+// "loading", "failed: …", or "" for a store that is not one.
+func warmth(store any) string {
+	h, ok := store.(readyReporter)
+	if !ok {
+		return ""
+	}
+	switch ok, err := h.Ready(); {
+	case ok:
+		return "memory"
+	case err != nil:
+		return "failed: " + grid.MessageOf(err)
+	}
+	return "loading"
 }
 
 func (s *Server) openapi(c echo.Context) error {

@@ -20,15 +20,17 @@ import (
 	"github.com/citygrid/citygrid/internal/locate"
 	"github.com/citygrid/citygrid/internal/pgtest"
 	"github.com/citygrid/citygrid/internal/postgres"
+	"github.com/citygrid/citygrid/internal/tally"
 )
 
 type fixture struct {
-	srv  *httptest.Server
-	db   *postgres.DB
-	api  *httpapi.Server
-	cat  *locate.Catalog
-	heat *hexbin.Heat
-	key  string // an admin key: get and post send it; getAs and postAs choose
+	srv   *httptest.Server
+	db    *postgres.DB
+	api   *httpapi.Server
+	cat   *locate.Catalog
+	heat  *hexbin.Heat
+	tally *tally.Tally
+	key   string // an admin key: get and post send it; getAs and postAs choose
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -50,9 +52,14 @@ func newFixtureOn(t *testing.T, db *postgres.DB) *fixture {
 	heat := hexbin.NewHeat(db, db, grid.ChinaTime())
 	db.OnRollupChange(heat.Invalidate)
 	heat.Start(context.Background())
-	s := httpapi.New(httpapi.Config{Store: db, Incidents: db, Stats: db, Heatmaps: heat, Keys: db, Requests: db, Facilities: db, Features: db, Catalog: cat,
+	// Statistics and the overview from their read model, as in the
+	// service: this process's writes invalidate the ids they change.
+	tl := tally.New(db, db, grid.ChinaTime())
+	tl.Start(context.Background())
+	s := httpapi.New(httpapi.Config{Store: db, Incidents: db, Stats: tl, Overview: tl, Heatmaps: heat, Keys: db, Requests: db, Facilities: db, Features: db, Catalog: cat,
 		OpenAPI: api.OpenAPI, Tiles: db})
 	db.OnIncidentsChanged(func(ch postgres.IncidentChange) { // as cmd wires it
+		tl.Invalidate(ch.IDs)
 		s.TilesChanged(httpapi.TileChange{Points: ch.Points, Areas: ch.Areas, Counted: ch.Counted, All: ch.All})
 	})
 	srv := httptest.NewServer(s.Handler())
@@ -61,7 +68,7 @@ func newFixtureOn(t *testing.T, db *postgres.DB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{srv: srv, db: db, api: s, cat: cat, heat: heat, key: key}
+	return &fixture{srv: srv, db: db, api: s, cat: cat, heat: heat, tally: tl, key: key}
 }
 
 func (f *fixture) get(t *testing.T, path string) (*http.Response, []byte) {

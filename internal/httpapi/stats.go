@@ -171,7 +171,7 @@ func (s *Server) stats(c echo.Context) error {
 		}
 		out.Groups = append(out.Groups, g)
 	}
-	return c.JSON(http.StatusOK, out)
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, out.appendJSON(nil))
 }
 
 // statsWindow reads [from, to): RFC 3339, by default the 30 days up to

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,7 +33,36 @@ type DB struct {
 	batch *pgxpool.Pool
 	feed  *rollupFeed
 	exact *hexbin.Exact // the cells met by the rollups of this process's writes
-	tiles *tileFeed     // where writes changed incidents, for the tile caches
+	tiles *changeFeed   // which incidents writes changed and where: the statistics read model, the tile caches
+	// recent remembers when the incidents this process wrote lately
+	// occurred: a lifecycle action then locks the row in its own partition.
+	recent *occurredCache
+}
+
+// occurredCache maps ids to occurred_at, direct-mapped: an id's slot is
+// its low bits, a newer id in the same slot replaces it. 1 MB. Safe for
+// concurrent use.
+type occurredCache struct {
+	mu  sync.Mutex
+	ids [1 << 16]int64
+	at  [1 << 16]time.Time
+}
+
+func (c *occurredCache) remember(id int64, at time.Time) {
+	s := id & (1<<16 - 1)
+	c.mu.Lock()
+	c.ids[s], c.at[s] = id, at
+	c.mu.Unlock()
+}
+
+func (c *occurredCache) lookup(id int64) (time.Time, bool) {
+	s := id & (1<<16 - 1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ids[s] == id && id != 0 {
+		return c.at[s], true
+	}
+	return time.Time{}, false
 }
 
 // Options configure OpenWith.
@@ -88,13 +118,15 @@ func OpenWith(ctx context.Context, url string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("open database: %w", err)
 		}
 	}
-	return &DB{pool: pool, batch: batch, feed: newRollupFeed(), exact: &hexbin.Exact{}, tiles: &tileFeed{}}, nil
+	return &DB{pool: pool, batch: batch, feed: newRollupFeed(), exact: &hexbin.Exact{}, tiles: &changeFeed{}, recent: &occurredCache{}}, nil
 }
 
-// Close waits for background merges of busy rollup slices, then releases
-// the pools.
+// Close waits for background merges of busy rollup slices, sends the
+// notifications still queued, then releases the pools.
 func (db *DB) Close() {
 	db.feed.merges.Wait()
+	db.flushTiles() // incident changes queued for the other replicas
+	db.flushNotify()
 	db.pool.Close()
 	if db.batch != db.pool {
 		db.batch.Close()

@@ -109,6 +109,7 @@ func (db *DB) bulkStream(ctx context.Context, next func() (*grid.Incident, error
 	next, points := pointsOf(next) // for the tile caches, once committed
 	res.Duplicates = map[int]int64{}
 	var touched []grid.RollupSlice
+	var change IncidentChange
 	// A COPY of 250,000 lines lasts seconds, as long as the lines take to
 	// assign: batch work, bounded by the caller's deadline.
 	err = pgx.BeginFunc(ctx, db.batch, func(tx pgx.Tx) error {
@@ -137,6 +138,7 @@ func (db *DB) bulkStream(ctx context.Context, next func() (*grid.Incident, error
 				block = min(2*block, 16384)
 			}
 			x.ID, ids = ids[0], ids[1:]
+			db.recent.remember(x.ID, x.OccurredAt) // a hint: a row rolled back is looked for everywhere
 			in := inputOf(x)
 			if err := rollupOf(db.exact, in, count); err != nil {
 				return false, fmt.Errorf("line %d: %w", line+1, err)
@@ -165,22 +167,24 @@ func (db *DB) bulkStream(ctx context.Context, next func() (*grid.Incident, error
 		if touched, err = copyRollups(ctx, tx, roll); err != nil {
 			return err
 		}
-		// Delivered at commit, with the batch: other replicas reload these.
-		return notifySlices(ctx, tx, db.feed.origin, touched)
-	})
-	if err != nil {
-		if len(touched) > 0 && outcomeUnknown(err) {
-			// Lost at the commit, which may have gone through (the other
-			// replicas heard of it then): report it here as written.
-			db.committed(touched)
-			db.incidentsChanged(*points, true)
+		// Delivered at commit, with the batch: other replicas reload these
+		// slices and incidents.
+		if err := notifySlices(ctx, tx, db.feed.origin, touched); err != nil {
+			return err
 		}
-		return grid.BulkResult{}, db.classify(err)
-	}
+		change = shrink(IncidentChange{IDs: idRanges(res.IDs), Points: *points, Counted: true})
+		return notifyChange(ctx, tx, db.feed.origin, change)
+	})
 	if len(touched) > 0 {
 		db.committed(touched)
 	}
-	db.incidentsChanged(*points, true)
+	// Told even when the commit failed: it may have happened all the same
+	// (the connection lost during it), and reloading what did not change
+	// changes nothing.
+	db.changedHere(change)
+	if err != nil {
+		return grid.BulkResult{}, db.classify(err)
+	}
 	return res, nil
 }
 
@@ -356,24 +360,31 @@ func (db *DB) createIncident(ctx context.Context, x *grid.Incident, actor string
 	if side.statement != "" {
 		statement, args["side"] = side.statement, side.arg
 	}
-	err = db.pool.QueryRow(ctx, statement, args).Scan(&id)
+	// Once sent, the statement runs to its end whatever becomes of the
+	// request: a create that committed unseen would be missing from the
+	// read models, which hear of it only from here.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	err = db.pool.QueryRow(wctx, statement, args).Scan(&id)
 	if err == nil && id == nil {
 		err = errDuplicate
 	}
 	if err == nil {
 		x.ID = *id
+		db.recent.remember(x.ID, x.OccurredAt)
 		db.createdOne(slice.slice())
-		db.incidentsChanged([]orb.Point{x.Point}, true)
+		db.incidentsChanged(IncidentChange{IDs: []grid.IDRange{{First: x.ID, Last: x.ID}}, Points: []orb.Point{x.Point}, Counted: true})
 	}
 	if outcomeUnknown(err) {
-		// The statement may have committed before the error reached us (a
-		// request cancelled, a connection lost): report it as written. A
-		// needless reload costs little; a missed one leaves every read
-		// model short until its listener reconnects.
+		// The statement may have committed before the error reached us (the
+		// connection lost at the commit): report it as written, here and to
+		// the other replicas. A needless reload costs little; a missed one
+		// leaves every read model short until its listener reconnects. Its
+		// id is unknown, so the statistics reload everything.
 		ss := []grid.RollupSlice{slice.slice()}
 		db.committed(ss)
 		db.notifyLater(ss)
-		db.incidentsChanged([]orb.Point{x.Point}, true)
+		db.incidentsChanged(IncidentChange{Points: []orb.Point{x.Point}, Counted: true, All: true})
 	}
 	if err == errDuplicate {
 		var id int64
@@ -474,58 +485,118 @@ func (db *DB) FindIncidents(ctx context.Context, f grid.IncidentFilter) (out []g
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (grid.Incident, error) { return scanIncident(r) })
 }
 
-// Transition applies a lifecycle action: the incident row is locked, the
-// action checked against its state, the new state and the event written in
-// one transaction. Of two concurrent transitions the second sees the first's
-// result, and gets a Conflict if it no longer applies.
+// transitionSQL applies a lifecycle action in one round trip, through
+// citygrid_transition (migration 010): the row is locked, the action
+// checked against its state (the plan's allowed states, grid.PlanOf), the
+// new state, times and counters written with the event, in one
+// transaction — or, when the action is not allowed, nothing, and the state
+// is returned for the Conflict. A concurrent action waits on the lock and
+// then sees this one's result. The state machine is passed in (@from, @to
+// and the effect), never spelled in SQL. With @deadline_from set (extend:
+// the new deadline comes from the working calendar, in Go), the row is
+// only changed while its deadline is still that one. The columns after
+// the first two are those of incidentSelect.
+const transitionSQL = `SELECT * FROM citygrid_transition(@id, @now, @action, @actor, @note, @from, @to, @statuses, @unpark_default,
+	@unpark, @park, @stamp, @clear, @rework, @extend, @supervise, @deadline_from, @deadline_to, @occurred)`
+
+// Transition applies a lifecycle action in one round trip (transitionSQL):
+// the incident row is locked, the action checked against its state, the
+// new state and the event written in one transaction. Of two concurrent
+// transitions the second sees the first's result, and gets a Conflict if
+// it no longer applies. An extension reads the row first for its
+// deadline, which the working calendar moves, and writes only if the
+// deadline is still the one it read (else it reads again).
 func (db *DB) Transition(ctx context.Context, id int64, action, actor, note string, now time.Time, cal *grid.Calendar) (x grid.Incident, ev grid.Event, err error) {
 	defer wrap(&err, "Transition(%d, %q)", id, action)
-	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		x, err = scanIncident(tx.QueryRow(ctx, incidentSelect+` WHERE id = $1 FOR UPDATE`, id))
-		if notFound(err) {
-			return grid.Errorf(grid.NotFound, "no incident %d", id)
+	plan, err := grid.PlanOf(action)
+	if err != nil {
+		return x, ev, err
+	}
+	args := pgx.NamedArgs{"id": id, "now": now, "action": action, "actor": actor, "note": note,
+		"from": plan.From, "to": plan.To, "statuses": grid.Statuses(), "unpark_default": grid.UnparkTo(""),
+		"unpark": plan.Unpark, "park": plan.Park, "stamp": plan.Stamp, "clear": plan.Clear,
+		"rework": plan.Rework, "extend": plan.Extend, "supervise": plan.Supervise,
+		"deadline_from": nil, "deadline_to": nil, "occurred": nil}
+	if at, ok := db.recent.lookup(id); ok {
+		args["occurred"] = at
+	}
+	for attempt := 0; ; attempt++ {
+		if plan.Extend {
+			var c grid.Case
+			err := db.pool.QueryRow(ctx, `SELECT i.status, i.deadline, c.code, c.time_limit, c.unit FROM incident i
+				JOIN category c ON c.code = i.category WHERE i.id = $1`, id).Scan(&c.Status, &c.Deadline, &c.Category.Code, &c.Category.Limit, &c.Category.Unit)
+			if notFound(err) {
+				return x, ev, grid.Errorf(grid.NotFound, "no incident %d", id)
+			}
+			if err != nil {
+				return x, ev, db.classify(err)
+			}
+			old := c.Deadline
+			if err := grid.Apply(&c, action, now, cal); err != nil {
+				return x, ev, err
+			}
+			args["deadline_from"], args["deadline_to"] = old, c.Deadline
+		}
+		// Once sent, the statement runs to its end whatever becomes of the
+		// request (see createIncident); if it fails, the incident is told
+		// changed all the same, which changes nothing if it did not.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		rows, err := db.pool.Query(wctx, transitionSQL, args)
+		if err != nil {
+			cancel()
+			db.incidentsChanged(IncidentChange{IDs: []grid.IDRange{{First: id, Last: id}}})
+			return x, ev, db.classify(err)
+		}
+		var from string
+		var evID *int64
+		found := rows.Next()
+		if found {
+			if raw := rows.RawValues(); len(raw) > 1 && raw[1] == nil { // not changed: the state only
+				from = string(raw[0])
+			} else {
+				x, err = scanIncident(prefixed{rows, []any{&from, &evID}})
+			}
+		}
+		rows.Close()
+		cancel()
+		if err == nil {
+			err = rows.Err()
 		}
 		if err != nil {
-			return err
+			db.incidentsChanged(IncidentChange{IDs: []grid.IDRange{{First: id, Last: id}}})
+			return x, ev, db.classify(err)
 		}
-		var cat grid.Category
-		if err := tx.QueryRow(ctx, `SELECT code, time_limit, unit FROM category WHERE code = $1`, x.Category).Scan(&cat.Code, &cat.Limit, &cat.Unit); err != nil {
-			return err
+		if !found {
+			return x, ev, grid.Errorf(grid.NotFound, "no incident %d", id)
 		}
-		c := grid.Case{Status: x.Status, ParkedFrom: x.ParkedFrom, Deadline: x.Deadline, Category: cat,
-			RegisteredAt: x.RegisteredAt, DispatchedAt: x.DispatchedAt, HandledAt: x.HandledAt, ClosedAt: x.ClosedAt,
-			Reworks: x.Reworks, Extensions: x.Extensions, Supervised: x.Supervised}
-		from := c.Status
-		if err := grid.Apply(&c, action, now, cal); err != nil {
-			return err
+		if evID == nil {
+			// Not allowed in the state it is in: Apply says so, with the
+			// allowed actions. Allowed there, the deadline moved meanwhile
+			// (a concurrent extension): read again.
+			c := grid.Case{Status: from}
+			if err := grid.Apply(&c, action, now, cal); err != nil {
+				return x, ev, err
+			}
+			if attempt >= 16 {
+				return x, ev, grid.Errorf(grid.Conflict, "the incident kept changing under action %s", action)
+			}
+			continue
 		}
-		var parked any
-		if c.ParkedFrom != "" {
-			parked = c.ParkedFrom
-		}
-		if _, err := tx.Exec(ctx, `UPDATE incident SET status = $2, parked_from = $3, deadline = $4, registered_at = $5,
-			dispatched_at = $6, handled_at = $7, closed_at = $8, reworks = $9, extensions = $10, supervised = $11
-			WHERE id = $1 AND occurred_at = $12`,
-			id, c.Status, parked, c.Deadline, c.RegisteredAt, c.DispatchedAt, c.HandledAt, c.ClosedAt,
-			c.Reworks, c.Extensions, c.Supervised, x.OccurredAt); err != nil {
-			return err
-		}
-		ev = grid.Event{IncidentID: id, At: now, Action: action, From: from, To: c.Status, Actor: actor, Note: note}
-		if err := tx.QueryRow(ctx, `INSERT INTO incident_event (incident_id, at, action, from_status, to_status, actor, note)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, id, now, action, from, c.Status, actor, note).Scan(&ev.ID); err != nil {
-			return err
-		}
-		x.Status, x.ParkedFrom, x.Deadline = c.Status, c.ParkedFrom, c.Deadline
-		x.RegisteredAt, x.DispatchedAt, x.HandledAt, x.ClosedAt = c.RegisteredAt, c.DispatchedAt, c.HandledAt, c.ClosedAt
-		x.Reworks, x.Extensions, x.Supervised = c.Reworks, c.Extensions, c.Supervised
-		return nil
-	})
-	if err != nil {
-		return x, ev, db.classify(err)
+		db.recent.remember(id, x.OccurredAt)
+		ev = grid.Event{ID: *evID, IncidentID: id, At: now, Action: action, From: from, To: x.Status, Actor: actor, Note: note}
+		db.incidentsChanged(IncidentChange{IDs: []grid.IDRange{{First: id, Last: id}}, Points: []orb.Point{x.Point}})
+		return x, ev, nil
 	}
-	db.incidentsChanged([]orb.Point{x.Point}, false)
-	return x, ev, nil
 }
+
+// prefixed scans the leading columns of a row into lead, the rest into
+// the targets given.
+type prefixed struct {
+	pgx.Row
+	lead []any
+}
+
+func (p prefixed) Scan(dest ...any) error { return p.Row.Scan(append(p.lead, dest...)...) }
 
 // FlagOverdue flags every open incident past its deadline for supervision
 // (督办), with a "supervise" event by the system, and returns their ids. It
@@ -563,6 +634,7 @@ func (db *DB) FlagOverdue(ctx context.Context, now time.Time) (ids []int64, err 
 			return ids, db.classify(err)
 		}
 		ids = append(ids, got...)
+		db.incidentsChanged(IncidentChange{IDs: idRanges(got)}) // supervised: the counters changed, not the tiles
 		if len(got) < batch {
 			slices.Sort(ids)
 			return ids, nil

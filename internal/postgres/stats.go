@@ -3,7 +3,9 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -209,4 +211,148 @@ func (db *DB) statsSeries(ctx context.Context, tx pgx.Tx, key, interval string, 
 		return nil
 	})
 	return db.classify(err)
+}
+
+// statsRecordSQL reads what grid.StatsRecord holds, in its order.
+const statsRecordSQL = `SELECT id, occurred_at, category, cell_code, community_code, town_code, department_code, status,
+	coalesce(parked_from, ''), deadline, dispatched_at IS NOT NULL, handled_at, closed_at, reworks, extensions, supervised FROM incident`
+
+// IDBounds returns the smallest and largest incident id (0, 0 when there
+// is none).
+func (db *DB) IDBounds(ctx context.Context) (first, last int64, err error) {
+	defer wrap(&err, "IDBounds")
+	err = db.pool.QueryRow(ctx, `SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM incident`).Scan(&first, &last)
+	return first, last, db.classify(err)
+}
+
+// StatsRecords calls fn with the statistics record of every incident
+// whose id lies in one of ranges (every incident when ranges is nil), from
+// one snapshot. Rows are decoded from PostgreSQL's binary format without
+// allocating: the record's codes point into the read buffer.
+func (db *DB) StatsRecords(ctx context.Context, ranges []grid.IDRange, fn func(*grid.StatsRecord) error) (err error) {
+	defer wrap(&err, "StatsRecords")
+	q, args := statsRecordSQL, []any{pgx.QueryResultFormats{pgx.BinaryFormatCode}}
+	switch {
+	case ranges == nil:
+	case len(ranges) == 1:
+		q += ` WHERE id BETWEEN $1 AND $2`
+		args = append(args, ranges[0].First, ranges[0].Last)
+	default:
+		lo, hi := make([]int64, len(ranges)), make([]int64, len(ranges))
+		for i, r := range ranges {
+			lo[i], hi[i] = r.First, r.Last
+		}
+		q = strings.Replace(q, "FROM incident", `FROM unnest($1::bigint[], $2::bigint[]) AS r(lo, hi) JOIN incident ON id BETWEEN r.lo AND r.hi`, 1)
+		args = append(args, lo, hi)
+	}
+	pool := db.pool
+	if ranges == nil {
+		pool = db.batch // every incident: a long read, outside the request path's statement timeout
+	}
+	rows, err := pool.Query(ctx, q, args...)
+	if err != nil {
+		return db.classify(err)
+	}
+	defer rows.Close()
+	var r grid.StatsRecord
+	for rows.Next() {
+		v := rows.RawValues()
+		if len(v) != 16 {
+			return fmt.Errorf("stats record: %d columns", len(v))
+		}
+		if err := decodeStatsRecord(v, &r); err != nil {
+			return err
+		}
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+	return db.classify(rows.Err())
+}
+
+// decodeStatsRecord reads one binary row of statsRecordSQL.
+func decodeStatsRecord(v [][]byte, r *grid.StatsRecord) error {
+	i8 := func(b []byte) (int64, error) {
+		if len(b) != 8 {
+			return 0, fmt.Errorf("stats record: want 8 bytes, have %d", len(b))
+		}
+		return int64(binary.BigEndian.Uint64(b)), nil
+	}
+	ts := func(b []byte) (time.Time, error) { // NULL: zero
+		if b == nil {
+			return time.Time{}, nil
+		}
+		us, err := i8(b)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if us == math.MaxInt64 || us == math.MinInt64 {
+			return time.Time{}, fmt.Errorf("stats record: an infinite timestamp")
+		}
+		return time.UnixMicro(us + 946_684_800_000_000), nil // PostgreSQL counts from 2000-01-01
+	}
+	i4 := func(b []byte) (int, error) {
+		if len(b) != 4 {
+			return 0, fmt.Errorf("stats record: want 4 bytes, have %d", len(b))
+		}
+		return int(int32(binary.BigEndian.Uint32(b))), nil
+	}
+	var err error
+	if r.ID, err = i8(v[0]); err != nil {
+		return err
+	}
+	if r.OccurredAt, err = ts(v[1]); err != nil {
+		return err
+	}
+	r.Category, r.Cell, r.Community, r.Town, r.Department = v[2], v[3], v[4], v[5], v[6]
+	if r.Status, err = statusOf(v[7]); err != nil {
+		return err
+	}
+	if len(v[8]) == 0 {
+		r.ParkedFrom = ""
+	} else if r.ParkedFrom, err = statusOf(v[8]); err != nil {
+		return err
+	}
+	if r.Deadline, err = ts(v[9]); err != nil {
+		return err
+	}
+	r.Dispatched = len(v[10]) == 1 && v[10][0] == 1
+	if r.HandledAt, err = ts(v[11]); err != nil {
+		return err
+	}
+	if r.ClosedAt, err = ts(v[12]); err != nil {
+		return err
+	}
+	if r.Reworks, err = i4(v[13]); err != nil {
+		return err
+	}
+	if r.Extensions, err = i4(v[14]); err != nil {
+		return err
+	}
+	r.Supervised = len(v[15]) == 1 && v[15][0] == 1
+	return nil
+}
+
+// statusOf returns the domain's constant for a status's bytes, without
+// allocating.
+func statusOf(b []byte) (string, error) {
+	switch string(b) {
+	case grid.StatusCollected:
+		return grid.StatusCollected, nil
+	case grid.StatusRegistered:
+		return grid.StatusRegistered, nil
+	case grid.StatusDispatched:
+		return grid.StatusDispatched, nil
+	case grid.StatusHandled:
+		return grid.StatusHandled, nil
+	case grid.StatusClosed:
+		return grid.StatusClosed, nil
+	case grid.StatusEvaluated:
+		return grid.StatusEvaluated, nil
+	case grid.StatusCancelled:
+		return grid.StatusCancelled, nil
+	case grid.StatusParked:
+		return grid.StatusParked, nil
+	}
+	return "", fmt.Errorf("stats record: unknown status %q", b)
 }

@@ -303,45 +303,12 @@ func (h *handlers) create(c echo.Context) error {
 	if _, ok := snap.Category(code); !ok {
 		return unknownService(code)
 	}
-	pt, err := location(in)
-	if err != nil {
-		return err
-	}
-	answers, err := checkAnswers(code, Definition(code), in.attrs)
-	if err != nil {
-		return err
-	}
-	desc := in.get("description")
-	if err := checkText("description", desc, intake.MaxDescription, true); err != nil {
-		return err
-	}
-	sr := grid.ServiceRequest{KeyID: p.KeyID, Address: in.get("address_string"), AddressID: in.get("address_id"),
-		MediaURL: in.get("media_url"), Attributes: answers}
-	if err := checkText("address_string", sr.Address, 500, false); err != nil {
-		return err
-	}
-	if err := checkText("address_id", sr.AddressID, 200, false); err != nil {
-		return err
-	}
-	if sr.MediaURL != "" {
-		if err := checkMediaURL(sr.MediaURL); err != nil {
-			return err
-		}
-	}
-	if sr.Contact, err = contactOf(in); err != nil {
-		return err
-	}
 	now := time.Now()
-	occurred := now
-	if v := in.get("requested_datetime"); v != "" {
-		if occurred, err = param.Time("requested_datetime", v); err != nil {
-			return err
-		}
-		if occurred.After(now.Add(5*time.Minute)) || occurred.Before(now.Add(-maxBackdate)) {
-			return param.Invalid("requested_datetime", "%s: want a time within the last %d days, not in the future", v, int(maxBackdate/(24*time.Hour)))
-		}
+	r, sr, err := newRequest(in, code, now)
+	if err != nil {
+		return err
 	}
-	r := intake.Report{Category: code, Point: pt, OccurredAt: occurred, Source: grid.SourceApp, Description: desc}
+	sr.KeyID = p.KeyID
 	if hv := c.Request().Header.Get("Idempotency-Key"); hv != "" {
 		tok, err := idempotencyToken(hv)
 		if err != nil {
@@ -353,7 +320,7 @@ func (h *handlers) create(c echo.Context) error {
 	var scratch intake.Scratch
 	x, err := a.Assign(&r, now, &scratch)
 	if grid.KindOf(err) == grid.NotFound {
-		return grid.Wrap(grid.Invalid, err, "lat/long: (%v, %v) lies outside the area jurisdiction %s manages", pt[1], pt[0], grid.CountyCode)
+		return grid.Wrap(grid.Invalid, err, "lat/long: (%v, %v) lies outside the area jurisdiction %s manages", r.Point[1], r.Point[0], grid.CountyCode)
 	}
 	if err != nil {
 		return err
@@ -366,6 +333,55 @@ func (h *handlers) create(c echo.Context) error {
 	}
 	out := createdWire{ID: strconv.FormatInt(x.ID, 10), Notice: text(notice(departmentName(snap, x.Department)))}
 	return write(c, f, http.StatusOK, []createdWire{out}, createdDoc{Requests: []createdWire{out}})
+}
+
+// newRequest reads a POST requests form for the service code into the
+// report and its side data, with every check of the form's content: the
+// point, the attribute answers, the texts' lengths and characters, the
+// media URL, the contact and requested_datetime (within the last 7 days
+// of now). Errors are Invalid and name the argument.
+func newRequest(in *form, code string, now time.Time) (intake.Report, grid.ServiceRequest, error) {
+	var r intake.Report
+	var sr grid.ServiceRequest
+	pt, err := location(in)
+	if err != nil {
+		return r, sr, err
+	}
+	answers, err := checkAnswers(code, Definition(code), in.attrs)
+	if err != nil {
+		return r, sr, err
+	}
+	desc := in.get("description")
+	if err := checkText("description", desc, intake.MaxDescription, true); err != nil {
+		return r, sr, err
+	}
+	sr = grid.ServiceRequest{Address: in.get("address_string"), AddressID: in.get("address_id"),
+		MediaURL: in.get("media_url"), Attributes: answers}
+	if err := checkText("address_string", sr.Address, 500, false); err != nil {
+		return r, sr, err
+	}
+	if err := checkText("address_id", sr.AddressID, 200, false); err != nil {
+		return r, sr, err
+	}
+	if sr.MediaURL != "" {
+		if err := checkMediaURL(sr.MediaURL); err != nil {
+			return r, sr, err
+		}
+	}
+	if sr.Contact, err = contactOf(in); err != nil {
+		return r, sr, err
+	}
+	occurred := now
+	if v := in.get("requested_datetime"); v != "" {
+		if occurred, err = param.Time("requested_datetime", v); err != nil {
+			return r, sr, err
+		}
+		if occurred.After(now.Add(5*time.Minute)) || occurred.Before(now.Add(-maxBackdate)) {
+			return r, sr, param.Invalid("requested_datetime", "%s: want a time within the last %d days, not in the future", v, int(maxBackdate/(24*time.Hour)))
+		}
+	}
+	r = intake.Report{Category: code, Point: pt, OccurredAt: occurred, Source: grid.SourceApp, Description: desc}
+	return r, sr, nil
 }
 
 func departmentName(snap *locate.Snapshot, code string) string {

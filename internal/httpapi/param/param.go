@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -44,7 +45,8 @@ func DecodeStrict(b []byte, v any, what string) error {
 		}
 		return Invalid("body", "%s: %v", what, err)
 	}
-	if dec.More() {
+	// Only whitespace may follow: More alone misses a stray ] or }.
+	if _, err := dec.Token(); err != io.EOF {
 		return Invalid("body", "trailing data after the JSON object")
 	}
 	return nil
