@@ -3,6 +3,7 @@ package hexbin
 import (
 	"cmp"
 	"context"
+	"flag"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -66,13 +67,18 @@ func heatBenchData(b *testing.B, n int) (*memRollups, time.Time) {
 	return src, start
 }
 
+var heatIncidents = flag.Int("incidents", 1_000_000, "BenchmarkHeatmapYearRes8: how many synthetic incidents")
+
+// BenchmarkHeatmapYearRes8: a theme's year at resolution 8 over 1,000,000
+// incidents' rollups (another size with -args -incidents N).
 func BenchmarkHeatmapYearRes8(b *testing.B) {
-	src, start := heatBenchData(b, 1_000_000)
+	src, start := heatBenchData(b, *heatIncidents)
 	heat := NewHeat(src, nil, start.Location())
 	ctx := context.Background()
 	if err := heat.Load(ctx); err != nil {
 		b.Fatal(err)
 	}
+	b.Logf("%d incidents, %d rollup rows", *heatIncidents, len(src.rows))
 	q := grid.HeatQuery{Categories: []string{"E0505", "E0506"}, Res: 8, From: start, To: start.AddDate(1, 0, 0)}
 	b.ResetTimer()
 	for b.Loop() {

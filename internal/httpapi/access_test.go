@@ -51,6 +51,11 @@ func TestAccessPolicy(t *testing.T) {
 	other := decode[incident](t, mustStatus(t, 201)(f.post(t, "/v1/incidents", body(lon2, lat2, "town2-1"))))
 	if resp, b := f.getAs(t, fmt.Sprintf("/v1/incidents/%d", other.ID), planner); resp.StatusCode != 200 {
 		t.Errorf("planner reads an incident: %d %s", resp.StatusCode, b)
+	} else if x := decode[incident](t, b); len(x.Allowed) != 0 {
+		t.Errorf("a planner is offered the actions %v, which it may not take", x.Allowed)
+	}
+	if len(other.Allowed) == 0 {
+		t.Errorf("a dispatcher is offered no action on a new incident")
 	}
 
 	// A dispatcher of town 1.

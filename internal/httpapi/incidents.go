@@ -195,9 +195,9 @@ func (s *Server) incidentDTO(who grid.Principal, x *grid.Incident, crs coord.CRS
 		GridVersion: x.GridVersion, Deadline: x.Deadline, Overdue: grid.Overdue(x.Status, x.Deadline, time.Now()),
 		H3: h3.Cell(x.H3).String(), RegisteredAt: x.RegisteredAt, DispatchedAt: x.DispatchedAt, HandledAt: x.HandledAt,
 		ClosedAt: x.ClosedAt, Reworks: x.Reworks, Extensions: x.Extensions, Supervised: x.Supervised,
-		Allowed: grid.AllowedActions(x.Status)}
-	if d.Allowed == nil {
-		d.Allowed = []string{}
+		Allowed: []string{}}
+	if who.Can(grid.WriteIncidents) { // the actions this key may take now
+		d.Allowed = append(d.Allowed, grid.AllowedActions(x.Status)...)
 	}
 	if snap := s.cfg.Catalog.Current(); snap != nil {
 		if k, ok := snap.Category(x.Category); ok {

@@ -2,6 +2,7 @@ package tally
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"syscall"
@@ -44,14 +45,17 @@ func (s synthetic) StatsRecords(_ context.Context, rs []grid.IDRange, fn func(*g
 
 func (synthetic) Stats(context.Context, grid.StatsFilter) ([]grid.StatsRow, error) { return nil, nil }
 
+var scanIncidents = flag.Int("incidents", 10_000_000, "BenchmarkScan: how many synthetic incidents")
+
 // BenchmarkScan: statistics and the overview over 10,000,000 entries in
-// memory (go test -bench Scan -benchtime 20x ./internal/tally).
+// memory (go test -bench Scan -benchtime 20x ./internal/tally; another
+// size with -args -incidents N).
 func BenchmarkScan(b *testing.B) {
-	t := New(synthetic{10_000_000}, synthetic{}, grid.ChinaTime())
+	t := New(synthetic{*scanIncidents}, synthetic{}, grid.ChinaTime())
 	if err := t.Load(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("%d MB of entries", t.Bytes()>>20)
+	b.Logf("%d incidents, %d MB of entries", *scanIncidents, t.Bytes()>>20)
 	to := time.Now().Truncate(time.Second)
 	from := to.AddDate(-1, 0, 0)
 	for _, g := range []string{"department", "cell"} {
