@@ -47,7 +47,7 @@ func TestKeyRevokedOnEveryReplica(t *testing.T) {
 			t.Fatalf("replica %d before the revocation: %d %s", i, resp.StatusCode, b)
 		}
 	}
-	k, err := replicas[1].db.RevokeAPIKey(ctx, "", "test")
+	k, err := replicas[1].db.RevokeAPIKey(ctx, "")
 	if err == nil {
 		t.Fatalf("revoking no key: %+v", k)
 	}
@@ -56,7 +56,7 @@ func TestKeyRevokedOnEveryReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	prefix := keys[len(keys)-1].Prefix
-	if _, err := replicas[1].db.RevokeAPIKey(ctx, prefix, "test"); err != nil {
+	if _, err := replicas[1].db.RevokeAPIKey(ctx, prefix); err != nil {
 		t.Fatal(err)
 	}
 	for range replicas {

@@ -53,7 +53,7 @@ func TestImportAuditsAndNotes(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t, pgtest.Demo)
 	v, err := db.ImportGrid(ctxT(t), grid.ImportFile{Data: demoCellsFile(t, "", identity), CRS: "epsg:4326",
-		Source: "cells.geojson", Note: "survey 2024", Actor: "cli"})
+		Source: "cells.geojson", Note: "survey 2024"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestImportAuditsAndNotes(t *testing.T) {
 func TestImportGCJ02(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t, pgtest.Demo)
-	v, err := db.ImportGrid(ctxT(t), grid.ImportFile{Data: demoCellsFile(t, "", coord.WGS84ToGCJ02), CRS: "gcj02", Source: "gcj", Actor: "test"})
+	v, err := db.ImportGrid(ctxT(t), grid.ImportFile{Data: demoCellsFile(t, "", coord.WGS84ToGCJ02), CRS: "gcj02", Source: "gcj"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestImportsTakeTurns(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			vs[i], errs[i] = db.ImportGrid(ctxT(t), grid.ImportFile{Data: b, Source: "turn", Actor: "test"})
+			vs[i], errs[i] = db.ImportGrid(ctxT(t), grid.ImportFile{Data: b, Source: "turn"})
 		}()
 	}
 	wg.Wait()
@@ -177,10 +177,10 @@ func TestImportRejectsWhatPostGISCannotRead(t *testing.T) {
 		{"EPSG:4549", `{"type":"Polygon","coordinates":[[[1e300,0],[1e300,1],[1e301,1],[1e300,0]]]}`, "outside EPSG:4549's zone"},
 		{"EPSG:4549", `{"type":"Polygon","coordinates":[[[121.1,28.8],[121.2,28.8],[121.2,28.9],[121.1,28.8]]]}`, "outside China"},
 	} {
-		_, err := db.ImportGrid(ctxT(t), grid.ImportFile{Data: cell(c.geom), CRS: c.crs, Source: "bad", Actor: "test"})
+		_, err := db.ImportGrid(ctxT(t), grid.ImportFile{Data: cell(c.geom), CRS: c.crs, Source: "bad"})
 		wantRejected(t, db, before, err, c.mentions)
 	}
-	if _, err := db.ImportGrid(ctxT(t), grid.ImportFile{Data: []byte(`{"type":"FeatureCollection"`), Source: "bad", Actor: "test"}); grid.KindOf(err) != grid.Invalid ||
+	if _, err := db.ImportGrid(ctxT(t), grid.ImportFile{Data: []byte(`{"type":"FeatureCollection"`), Source: "bad"}); grid.KindOf(err) != grid.Invalid ||
 		!strings.Contains(err.Error(), "not a GeoJSON FeatureCollection") {
 		t.Errorf("truncated JSON: want Invalid, got %v", err)
 	}
