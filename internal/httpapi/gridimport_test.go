@@ -143,7 +143,7 @@ func TestGridImportOverHTTP(t *testing.T) {
 	}
 	var actor, object string
 	var detail []byte
-	if err := f.db.Pool().QueryRow(ctx, `SELECT actor, object, detail FROM audit_log WHERE action = 'grid.import'`).Scan(&actor, &object, &detail); err != nil {
+	if err := f.db.Pool().QueryRow(ctx, `SELECT actor, target, detail FROM audit_log WHERE action = 'grid.import'`).Scan(&actor, &object, &detail); err != nil {
 		t.Fatalf("audit row: %v", err)
 	}
 	var d struct {

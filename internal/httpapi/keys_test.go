@@ -74,7 +74,7 @@ func TestKeyRevokedOnEveryReplica(t *testing.T) {
 		wantProblem(t, resp, b, 401, "revoked")
 	}
 	var audited int
-	if err := replicas[0].db.Pool().QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'api_key.revoke' AND object = $1`, prefix).Scan(&audited); err != nil || audited != 1 {
+	if err := replicas[0].db.Pool().QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'api_key.revoke' AND detail->>'prefix' = $1`, prefix).Scan(&audited); err != nil || audited != 1 {
 		t.Errorf("audit rows of the revocation: %d (%v)", audited, err)
 	}
 
