@@ -13,6 +13,9 @@ ALTER TABLE audit_log
 UPDATE audit_log a SET key_id = k.id, role = k.role
 FROM api_key k WHERE a.actor = 'api_key:' || k.id;
 UPDATE audit_log SET role = 'cli' WHERE actor = 'cli';
+-- Targets name their kind, as every row from now on does.
+UPDATE audit_log SET target = 'grid_version:' || target WHERE action = 'grid.import';
+UPDATE audit_log a SET target = 'api_key:' || k.id FROM api_key k WHERE a.action LIKE 'api_key.%' AND a.target = k.prefix;
 
 -- The filters of GET /v1/audit, each in the keyset's order (newest id first).
 CREATE INDEX audit_log_key ON audit_log (key_id, id) WHERE key_id IS NOT NULL;

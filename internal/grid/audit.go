@@ -58,19 +58,22 @@ func WhoOf(ctx context.Context) Who {
 	return SystemWho()
 }
 
-// Audit actions: what the audit log says was done.
+// Audit actions: what the audit log says was done. A row's target names
+// what it was done to by kind and id: "incident:<id>",
+// "grid_version:<id>", "api_key:<id>"; "" for many (a bulk load, the
+// sweep: their ids are in the detail).
 const (
-	AuditIncidentCreate = "incident.create"  // one incident (the JSON API, Open311): target its id
-	AuditIncidentBulk   = "incident.bulk"    // one bulk load: target "", its count and id ranges in the detail
+	AuditIncidentCreate = "incident.create"  // one incident (the JSON API, Open311)
+	AuditIncidentBulk   = "incident.bulk"    // one bulk load: its count and id ranges in the detail
 	AuditOverdueSweep   = "incident.overdue" // the supervision sweep flagged overdue incidents (one row per batch)
 	AuditGridImport     = "grid.import"      // a grid import: target the new version
-	AuditGridActivate   = "grid.activate"    // a grid version made active: target the version
-	AuditKeyCreate      = "api_key.create"   // target the key's id
-	AuditKeyRevoke      = "api_key.revoke"   // target the key's id
+	AuditGridActivate   = "grid.activate"    // a grid version made active
+	AuditKeyCreate      = "api_key.create"
+	AuditKeyRevoke      = "api_key.revoke"
 )
 
 // AuditLifecycle is the audit action of lifecycle action a
-// ("incident.dispatch", …): target the incident's id.
+// ("incident.dispatch", …): target the incident.
 func AuditLifecycle(a string) string { return "incident." + a }
 
 // AuditEntry is one row of the audit log. Rows are never changed or

@@ -46,7 +46,7 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 		t.Errorf("%d audit rows after, were %d", n, before)
 	}
 	if n := count(t, db, `SELECT count(*) FROM audit_log WHERE actor = 'operator' AND role = 'cli' AND action = 'incident.create' AND target = $1`,
-		strconv.FormatInt(x.ID, 10)); n != 1 {
+		"incident:"+strconv.FormatInt(x.ID, 10)); n != 1 {
 		t.Errorf("%d create rows of incident %d by the operator, want 1", n, x.ID)
 	}
 	if n := count(t, db, `SELECT count(*) FROM incident`); n != 1 { // TRUNCATE … CASCADE took nothing either
@@ -126,10 +126,10 @@ func TestAuditRowsOfTheStore(t *testing.T) {
 	who := grid.Who{KeyID: 42, Role: grid.RoleDispatcher, Actor: "api_key:42", Addr: "192.0.2.7", RequestID: "req-1"}
 	ctx := grid.WithWho(ctxT(t), who)
 	type row struct {
-		KeyID                                         *int64
+		KeyID                                        *int64
 		Role, Actor, Action, Target, Addr, RequestID string
-		Town                                          *string
-		Detail                                        map[string]any
+		Town                                         *string
+		Detail                                       map[string]any
 	}
 	rowsOf := func(action string) []row {
 		t.Helper()
@@ -160,14 +160,14 @@ func TestAuditRowsOfTheStore(t *testing.T) {
 	if _, err := db.CreateIncident(ctx, &x, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if rs := rowsOf("incident.create"); len(rs) != 1 || !isWho(rs[0]) || rs[0].Target != strconv.FormatInt(x.ID, 10) ||
+	if rs := rowsOf("incident.create"); len(rs) != 1 || !isWho(rs[0]) || rs[0].Target != "incident:"+strconv.FormatInt(x.ID, 10) ||
 		rs[0].Town == nil || *rs[0].Town != x.TownCode || rs[0].Detail["category"] != x.Category || rs[0].Detail["via"] != "api" {
 		t.Errorf("create rows %+v", rs)
 	}
 	if _, _, err := db.Transition(ctx, x.ID, "register", "desk 3", "", time.Now(), grid.DefaultCalendar()); err != nil {
 		t.Fatal(err)
 	}
-	if rs := rowsOf("incident.register"); len(rs) != 1 || !isWho(rs[0]) || rs[0].Target != strconv.FormatInt(x.ID, 10) ||
+	if rs := rowsOf("incident.register"); len(rs) != 1 || !isWho(rs[0]) || rs[0].Target != "incident:"+strconv.FormatInt(x.ID, 10) ||
 		*rs[0].Town != x.TownCode || rs[0].Detail["from"] != "collected" || rs[0].Detail["to"] != "registered" || rs[0].Detail["actor"] != "desk 3" {
 		t.Errorf("register rows %+v", rs)
 	}
@@ -227,7 +227,7 @@ func TestAuditRowsOfTheStore(t *testing.T) {
 	}
 	for _, action := range []string{"api_key.create", "api_key.revoke"} {
 		rs := rowsOf(action)
-		if len(rs) != 1 || rs[0].Role != "cli" || rs[0].Actor != "operator" || rs[0].KeyID != nil || rs[0].Target != fmt.Sprint(k.ID) ||
+		if len(rs) != 1 || rs[0].Role != "cli" || rs[0].Actor != "operator" || rs[0].KeyID != nil || rs[0].Target != fmt.Sprint("api_key:", k.ID) ||
 			rs[0].Town == nil || *rs[0].Town != "331082003" || rs[0].Detail["prefix"] != k.Prefix {
 			t.Errorf("%s rows %+v, want one for key %d", action, rs, k.ID)
 		}

@@ -63,7 +63,7 @@ func activate(ctx context.Context, tx pgx.Tx, id int64) error {
 	if _, err := tx.Exec(ctx, `UPDATE grid_version SET active = true, activated_at = clock_timestamp() WHERE id = $1`, id); err != nil {
 		return err
 	}
-	if err := insertAudit(ctx, tx, grid.AuditGridActivate, strconv.FormatInt(id, 10), "", nil); err != nil {
+	if err := insertAudit(ctx, tx, grid.AuditGridActivate, "grid_version:"+strconv.FormatInt(id, 10), "", nil); err != nil {
 		return err
 	}
 	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, strconv.FormatInt(id, 10))

@@ -193,7 +193,7 @@ func auditImport(ctx context.Context, tx pgx.Tx, id int64, req grid.ImportReques
 		"features": len(req.Features), "levels": req.Levels()}
 	auditArgs(ctx, args)
 	_, err := tx.Exec(ctx, `INSERT INTO audit_log (`+auditColumns+`, action, target, detail)
-		SELECT `+auditValues+`, @action, @version::bigint::text, jsonb_build_object(
+		SELECT `+auditValues+`, @action, 'grid_version:' || @version::bigint, jsonb_build_object(
 		  'source', @source::text, 'crs', @crs::text, 'note', @note::text, 'features', @features::int, 'levels', @levels::text[],
 		  'towns', (SELECT count(*) FROM town WHERE version_id = @version),
 		  'communities', (SELECT count(*) FROM community WHERE version_id = @version),

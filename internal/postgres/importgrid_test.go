@@ -71,13 +71,13 @@ func TestImportAuditsAndNotes(t *testing.T) {
 	}
 	want := map[string]any{"source": "import: cells.geojson", "crs": "EPSG:4326", "note": "survey 2024", "features": 2213.0,
 		"cells": 2213.0, "towns": 19.0, "communities": float64(v.Communities), "zones": float64(v.Zones), "levels": []any{"cell"}}
-	if actor != "operator" || role != "cli" || object != fmt.Sprint(v.ID) || fmt.Sprint(d) != fmt.Sprint(want) {
+	if actor != "operator" || role != "cli" || object != fmt.Sprint("grid_version:", v.ID) || fmt.Sprint(d) != fmt.Sprint(want) {
 		t.Errorf("audit row %q %q %q %v, want operator cli %d %v", actor, role, object, d, v.ID, want)
 	}
 	// The activation is recorded by the same transaction, as the same actor.
 	var activations int
 	if err := db.Pool().QueryRow(ctxT(t), `SELECT count(*) FROM audit_log WHERE action = 'grid.activate' AND target = $1 AND actor = 'operator' AND role = 'cli'`,
-		fmt.Sprint(v.ID)).Scan(&activations); err != nil || activations != 1 {
+		fmt.Sprint("grid_version:", v.ID)).Scan(&activations); err != nil || activations != 1 {
 		t.Errorf("%d activation rows (%v), want 1", activations, err)
 	}
 }

@@ -329,7 +329,7 @@ func createStatement(sideCTE string) string {
 		),
 		a AS (
 			INSERT INTO audit_log (` + auditColumns + `, action, target, town_code, detail)
-			SELECT ` + auditValues + `, @audit_action, id::text, @town_code,
+			SELECT ` + auditValues + `, @audit_action, 'incident:' || id, @town_code,
 				jsonb_build_object('category', @category::text, 'source', @source::text, 'via', @audit_via::text) FROM i
 		)` + sideCTE + `
 		SELECT (SELECT id FROM i)`
@@ -525,7 +525,7 @@ const transitionSQL = `WITH t AS MATERIALIZED (
 			@unpark, @park, @stamp, @clear, @rework, @extend, @supervise, @deadline_from, @deadline_to, @occurred)
 	), a AS (
 		INSERT INTO audit_log (` + auditColumns + `, action, target, town_code, detail)
-		SELECT ` + auditValues + `, @audit_action, t.id::text, t.town_code,
+		SELECT ` + auditValues + `, @audit_action, 'incident:' || t.id, t.town_code,
 			jsonb_build_object('event', t.event_id, 'from', t.from_status, 'to', t.status, 'actor', @actor::text)
 		FROM t WHERE t.event_id IS NOT NULL
 	)

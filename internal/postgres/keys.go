@@ -70,7 +70,7 @@ func (db *DB) CreateAPIKeyUntil(ctx context.Context, role, town, note string, ex
 			RETURNING id, prefix, town_code
 		)
 		INSERT INTO audit_log (`+auditColumns+`, action, target, town_code, detail)
-		SELECT `+auditValues+`, @action, k.id::text, k.town_code,
+		SELECT `+auditValues+`, @action, 'api_key:' || k.id, k.town_code,
 			jsonb_build_object('prefix', k.prefix, 'role', @role::text, 'town', coalesce(@town::text, ''), 'expires_at', @expires::timestamptz)
 		FROM k`, args)
 	if err != nil {
@@ -123,7 +123,7 @@ func (db *DB) RevokeAPIKey(ctx context.Context, idOrPrefix string) (k APIKey, er
 			return err
 		}
 		if k.RevokedAt.Equal(now) { // revoked now, not before
-			if err := insertAudit(ctx, tx, grid.AuditKeyRevoke, strconv.FormatInt(k.ID, 10), k.Town,
+			if err := insertAudit(ctx, tx, grid.AuditKeyRevoke, "api_key:"+strconv.FormatInt(k.ID, 10), k.Town,
 				map[string]any{"prefix": k.Prefix, "role": k.Role}); err != nil {
 				return err
 			}
