@@ -102,8 +102,8 @@ func TestAuditEveryWriteOverHTTP(t *testing.T) {
 	}
 	// A retry finds its first incident and changes nothing: no row.
 	resp, b = f.postAs(t, "/v1/incidents", body, key)
-	if resp.StatusCode != 200 || len(f.auditOf(t, resp.Header.Get("X-Request-Id"))) != 0 {
-		t.Errorf("a retry: %d, audited", resp.StatusCode)
+	if resp.StatusCode != 200 || decode[incident](t, b).ID != x.ID || len(f.auditOf(t, resp.Header.Get("X-Request-Id"))) != 0 {
+		t.Errorf("a retry: %d %s, audited", resp.StatusCode, b)
 	}
 
 	resp, b = f.postAs(t, fmt.Sprintf("/v1/incidents/%d/events", x.ID), `{"action":"register","actor":"desk 3"}`, key)
