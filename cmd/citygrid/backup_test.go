@@ -73,6 +73,13 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := tableDigests(t, c.ConnString())
+	wantAudit := auditKinds(t, c.ConnString())
+	for _, kind := range []string{"cli api_key.create", "cli api_key.revoke", "system grid.activate", "dispatcher incident.create",
+		"dispatcher incident.bulk", "dispatcher incident.register", "app incident.create"} {
+		if wantAudit[kind] == 0 {
+			t.Errorf("the source's audit log has no %q row: %v", kind, wantAudit)
+		}
+	}
 	file := filepath.Join(t.TempDir(), "citygrid.dump")
 	out, err := cmd("backup", "--data-dir", src, file)
 	if err != nil {
@@ -97,6 +104,10 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = d.Stop(context.Background()) })
 	compareDigests(t, "after the restore", want, tableDigests(t, d.ConnString()))
+	// Every audit row again.
+	if got := auditKinds(t, d.ConnString()); fmt.Sprint(got) != fmt.Sprint(wantAudit) {
+		t.Errorf("audit rows after the restore %v, the source's %v", got, wantAudit)
+	}
 
 	// Not again into what is now full, unless --force.
 	_, err = cmd("restore", "--data-dir", dst, file)
@@ -117,6 +128,17 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 		t.Fatalf("restore --force: %v", err)
 	}
 	compareDigests(t, "after restore --force", want, tableDigests(t, d.ConnString()))
+	// Still append-only once restored.
+	if conn, err := pgx.Connect(ctx, d.ConnString()); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, q := range []string{`DELETE FROM audit_log`, `UPDATE audit_log SET actor = 'x'`, `TRUNCATE audit_log`} {
+			if _, err := conn.Exec(ctx, q); err == nil || !strings.Contains(err.Error(), "append-only") {
+				t.Errorf("%s on the restored database: %v", q, err)
+			}
+		}
+		conn.Close(ctx)
+	}
 	if err := d.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -358,6 +380,34 @@ func serviceAnswers(t *testing.T, base, key string, paths []string) map[string][
 			t.Fatalf("%s: %d %s", p, resp.StatusCode, b)
 		}
 		out[p] = b
+	}
+	return out
+}
+
+// auditKinds counts the audit rows by "role action", of rows that name
+// who made them fully: a key's rows carry its id and a request id, the
+// command line's the OS user.
+func auditKinds(t *testing.T, dsn string) map[string]int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT role || ' ' || action, count(*)::int FROM audit_log
+		WHERE CASE role WHEN 'cli' THEN key_id IS NULL AND actor <> '' AND actor <> 'cli'
+		                WHEN 'system' THEN key_id IS NULL AND actor = 'system'
+		                ELSE key_id IS NOT NULL AND request_id <> '' AND addr <> '' END
+		GROUP BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	var k string
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&k, &n}, func() error { out[k] = n; return nil }); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

@@ -510,7 +510,7 @@ func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog,
 	heat := startHeat(hctx, db, slog.New(slog.DiscardHandler), hooks.rollupsApplied)
 	cache, incidents, requests := startFeatureCache(hctx, db, slog.New(slog.DiscardHandler))
 	tl := tally.New(db, db, grid.ChinaTime())
-	cfg := httpapi.Config{Store: db, Incidents: incidents, Cache: cache, Heatmaps: heat, Keys: db, Requests: requests, Facilities: db, Features: db,
+	cfg := httpapi.Config{Store: db, Incidents: incidents, Cache: cache, Heatmaps: heat, Keys: db, Audit: db, Requests: requests, Facilities: db, Features: db,
 		Stats: tl, Overview: tl, Calendar: cal, Catalog: cat,
 		Registry: reg, Logger: slog.New(slog.DiscardHandler), OpenAPI: api.OpenAPI, Web: webFiles, Tiles: db, Limits: lim.Limits}
 	for _, o := range options {

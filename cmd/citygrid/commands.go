@@ -105,7 +105,7 @@ func cmdKeys(ctx context.Context, args []string, out io.Writer, log *slog.Logger
 			if fs.NArg() != 1 {
 				return errors.New("usage: citygrid keys revoke ID|PREFIX")
 			}
-			k, err := db.RevokeAPIKey(ctx, fs.Arg(0), "cli")
+			k, err := db.RevokeAPIKey(ctx, fs.Arg(0))
 			if err != nil {
 				return err
 			}
@@ -153,7 +153,7 @@ func cmdImport(ctx context.Context, args []string, out io.Writer, log *slog.Logg
 	}
 	defer db.Close()
 	v, err := db.ImportGrid(ctx, grid.ImportFile{Data: data, CRS: *crs, CodeField: *codeField, NameField: *nameField,
-		Source: filepath.Base(file), Note: *note, Actor: "cli"})
+		Source: filepath.Base(file), Note: *note})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"os/user"
 	"syscall"
 
 	"github.com/citygrid/citygrid/internal/grid"
@@ -58,21 +59,25 @@ func run(ctx context.Context, args []string, out io.Writer, log *slog.Logger) er
 		return errors.New("no command given")
 	}
 	cmd, rest := args[0], args[1:]
+	// What an operator runs is recorded in the audit log as theirs; serve
+	// and bench act as the service itself (grid.WhoOf's default), their
+	// HTTP requests as their keys.
+	op := grid.WithWho(ctx, grid.CLIWho(osUser()))
 	switch cmd {
 	case "serve":
 		return cmdServe(ctx, rest, log)
 	case "migrate":
-		return cmdMigrate(ctx, rest, out, log)
+		return cmdMigrate(op, rest, out, log)
 	case "seed":
-		return cmdSeed(ctx, rest, out, log)
+		return cmdSeed(op, rest, out, log)
 	case "import":
-		return cmdImport(ctx, rest, out, log)
+		return cmdImport(op, rest, out, log)
 	case "keys":
-		return cmdKeys(ctx, rest, out, log)
+		return cmdKeys(op, rest, out, log)
 	case "backup":
 		return cmdBackup(ctx, rest, out, log)
 	case "restore":
-		return cmdRestore(ctx, rest, out, log)
+		return cmdRestore(op, rest, out, log)
 	case "bench":
 		return cmdBench(ctx, rest, out, log)
 	case "help", "-h", "--help":
@@ -80,4 +85,12 @@ func run(ctx context.Context, args []string, out io.Writer, log *slog.Logger) er
 		return nil
 	}
 	return fmt.Errorf("unknown command %q (try citygrid help)", cmd)
+}
+
+// osUser names who runs the command, for the audit log.
+func osUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return os.Getenv("USER")
 }

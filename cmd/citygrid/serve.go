@@ -129,7 +129,7 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 	}
 	// Statistics and the overview from memory; SQL until it is loaded.
 	tl := tally.New(db.DB, db.DB, grid.ChinaTime())
-	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: incidents, Cache: cache, Stats: tl, Overview: tl, Heatmaps: heat, Keys: db.DB, Requests: requests, Facilities: db.DB,
+	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: incidents, Cache: cache, Stats: tl, Overview: tl, Heatmaps: heat, Keys: db.DB, Audit: db.DB, Requests: requests, Facilities: db.DB,
 		Features: db.DB, Calendar: cal, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI,
 		MinPublicCount: opts.MinPublicCount, Web: webFiles, Tiles: db.DB, TileCacheBytes: tileCacheBytes(opts.TileCacheMB), Limits: opts.Limits.Limits})
 	startTiles(ctx, db.DB, srv, tl, &hooks, log)

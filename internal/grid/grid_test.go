@@ -230,23 +230,23 @@ func TestReadImport(t *testing.T) {
 	}{"": {4326, false, "EPSG:4326"}, "epsg:4326": {4326, false, "EPSG:4326"}, "WGS84": {4326, false, "EPSG:4326"},
 		"EPSG:4490": {4490, false, "EPSG:4490"}, "cgcs2000": {4490, false, "EPSG:4490"}, "EPSG:4549": {4549, false, "EPSG:4549"},
 		"gcj02": {4326, true, "gcj02"}, "GCJ-02": {4326, true, "gcj02"}} {
-		req, err := grid.ReadImport(grid.ImportFile{Data: doc, CRS: crs, CodeField: "id", NameField: "label", Source: "cells.geojson", Note: " survey 2024 ", Actor: "cli"})
+		req, err := grid.ReadImport(grid.ImportFile{Data: doc, CRS: crs, CodeField: "id", NameField: "label", Source: "cells.geojson", Note: " survey 2024 "})
 		if err != nil {
 			t.Fatalf("crs %q: %v", crs, err)
 		}
 		if req.SRID != want.srid || req.GCJ02 != want.gcj || req.CRS != want.name || req.Source != "import: cells.geojson" ||
-			req.Note != "survey 2024" || req.Actor != "cli" || len(req.Features) != 1 || req.Features[0].Name != "c1" {
+			req.Note != "survey 2024" || len(req.Features) != 1 || req.Features[0].Name != "c1" {
 			t.Errorf("crs %q: %+v", crs, req)
 		}
 	}
 	for _, f := range []grid.ImportFile{
-		{Data: doc, CRS: "bd09", Actor: "cli"},
-		{Data: doc, CRS: "EPSG:3857", Actor: "cli"},
-		{Data: doc, CodeField: "a\nb", Actor: "cli"},
-		{Data: doc, NameField: strings.Repeat("n", 101), Actor: "cli"},
-		{Data: doc, Note: strings.Repeat("长", grid.MaxImportNote), Actor: "cli"},
-		{Data: doc, Note: "a\x00b", Actor: "cli"},
-		{Data: doc, Note: "\xff", Actor: "cli"},
+		{Data: doc, CRS: "bd09"},
+		{Data: doc, CRS: "EPSG:3857"},
+		{Data: doc, CodeField: "a\nb"},
+		{Data: doc, NameField: strings.Repeat("n", 101)},
+		{Data: doc, Note: strings.Repeat("长", grid.MaxImportNote)},
+		{Data: doc, Note: "a\x00b"},
+		{Data: doc, Note: "\xff"},
 	} {
 		if _, err := grid.ReadImport(f); grid.KindOf(err) != grid.Invalid {
 			t.Errorf("%+v: want Invalid, got %v", f, err)

@@ -42,8 +42,6 @@ type ImportFile struct {
 	// Source says where the file came from (a file name); Note is the
 	// operator's note on the version (at most MaxImportNote bytes).
 	Source, Note string
-	// Actor is who imports, for the audit log: "cli", or the API key.
-	Actor string
 }
 
 // MaxImportNote bounds an import's note, in bytes.
@@ -82,7 +80,6 @@ type ImportRequest struct {
 	SRID     int
 	GCJ02    bool
 	Note     string
-	Actor    string
 	Features []ImportFeature
 }
 
@@ -106,9 +103,6 @@ func ReadImport(f ImportFile) (ImportRequest, error) {
 	if f.Source == "" {
 		f.Source = "file"
 	}
-	if f.Actor == "" {
-		return ImportRequest{}, Errorf(Internal, "an import needs an actor for the audit log")
-	}
 	feats, err := ParseImport(f.Data, f.CodeField, f.NameField)
 	if err != nil {
 		return ImportRequest{}, err
@@ -118,7 +112,7 @@ func ReadImport(f ImportFile) (ImportRequest, error) {
 		crs = "gcj02"
 	}
 	return ImportRequest{Source: "import: " + f.Source, CRS: crs, SRID: srid, GCJ02: gcj,
-		Note: strings.TrimSpace(f.Note), Actor: f.Actor, Features: feats}, nil
+		Note: strings.TrimSpace(f.Note), Features: feats}, nil
 }
 
 // Levels lists the levels present, in hierarchy order.

@@ -64,7 +64,7 @@ func FuzzReadImport(f *testing.F) {
 	feat := regexp.MustCompile(`^feature (\d+)[ :]`)
 	zoneCode := regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 	f.Fuzz(func(t *testing.T, b []byte, crs, codeField, nameField, note string) {
-		req, err := grid.ReadImport(grid.ImportFile{Data: b, CRS: crs, CodeField: codeField, NameField: nameField, Note: note, Actor: "fuzz"})
+		req, err := grid.ReadImport(grid.ImportFile{Data: b, CRS: crs, CodeField: codeField, NameField: nameField, Note: note})
 		if err != nil {
 			var ge *grid.Error
 			if !errors.As(err, &ge) || ge.Kind != grid.Invalid && ge.Kind != grid.Rejected || ge.Message == "" {

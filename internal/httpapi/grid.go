@@ -90,7 +90,7 @@ func (s *Server) importGrid(c echo.Context) error {
 	ctx := c.Request().Context()
 	v, err := s.cfg.Store.ImportGrid(ctx, grid.ImportFile{Data: body, CRS: q.Get("crs"),
 		CodeField: q.Get("code_field"), NameField: q.Get("name_field"), Note: q.Get("note"),
-		Source: "POST /v1/grid/versions", Actor: fmt.Sprintf("api_key:%d", p.KeyID)})
+		Source: "POST /v1/grid/versions"})
 	if err != nil {
 		return err
 	}

@@ -143,7 +143,7 @@ func TestGridImportOverHTTP(t *testing.T) {
 	}
 	var actor, object string
 	var detail []byte
-	if err := f.db.Pool().QueryRow(ctx, `SELECT actor, object, detail FROM audit_log WHERE action = 'grid.import'`).Scan(&actor, &object, &detail); err != nil {
+	if err := f.db.Pool().QueryRow(ctx, `SELECT actor, target, detail FROM audit_log WHERE action = 'grid.import'`).Scan(&actor, &object, &detail); err != nil {
 		t.Fatalf("audit row: %v", err)
 	}
 	var d struct {
@@ -155,10 +155,17 @@ func TestGridImportOverHTTP(t *testing.T) {
 	if err := json.Unmarshal(detail, &d); err != nil {
 		t.Fatal(err)
 	}
-	if actor != fmt.Sprintf("api_key:%d", keyID) || object != fmt.Sprint(v.ID) || d.Source != v.Source || d.CRS != "EPSG:4326" ||
+	if actor != fmt.Sprintf("api_key:%d", keyID) || object != fmt.Sprint("grid_version:", v.ID) || d.Source != v.Source || d.CRS != "EPSG:4326" ||
 		d.Note != note || d.Features != 2213 || d.Cells != 2213 || d.Towns != 19 || d.Communities != v.Communities ||
 		len(d.Levels) != 1 || d.Levels[0] != "cell" {
 		t.Errorf("audit row: actor %q object %q detail %s", actor, object, detail)
+	}
+	// Both rows of the import, with the key, its role, the client's
+	// address and the request id the answer carried.
+	rid := resp.Header.Get("X-Request-Id")
+	if n := countRows(t, f, `SELECT count(*) FROM audit_log WHERE request_id = $1 AND key_id = $2 AND role = 'admin' AND addr = '127.0.0.1'
+		AND ((action = 'grid.import' AND target = $3) OR (action = 'grid.activate' AND target = $3))`, rid, keyID, fmt.Sprint("grid_version:", v.ID)); rid == "" || n != 2 {
+		t.Errorf("%d audit rows of request %q, want grid.import and grid.activate", n, rid)
 	}
 }
 

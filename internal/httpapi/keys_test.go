@@ -47,7 +47,7 @@ func TestKeyRevokedOnEveryReplica(t *testing.T) {
 			t.Fatalf("replica %d before the revocation: %d %s", i, resp.StatusCode, b)
 		}
 	}
-	k, err := replicas[1].db.RevokeAPIKey(ctx, "", "test")
+	k, err := replicas[1].db.RevokeAPIKey(ctx, "")
 	if err == nil {
 		t.Fatalf("revoking no key: %+v", k)
 	}
@@ -56,7 +56,7 @@ func TestKeyRevokedOnEveryReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	prefix := keys[len(keys)-1].Prefix
-	if _, err := replicas[1].db.RevokeAPIKey(ctx, prefix, "test"); err != nil {
+	if _, err := replicas[1].db.RevokeAPIKey(ctx, prefix); err != nil {
 		t.Fatal(err)
 	}
 	for range replicas {
@@ -74,7 +74,7 @@ func TestKeyRevokedOnEveryReplica(t *testing.T) {
 		wantProblem(t, resp, b, 401, "revoked")
 	}
 	var audited int
-	if err := replicas[0].db.Pool().QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'api_key.revoke' AND object = $1`, prefix).Scan(&audited); err != nil || audited != 1 {
+	if err := replicas[0].db.Pool().QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'api_key.revoke' AND detail->>'prefix' = $1`, prefix).Scan(&audited); err != nil || audited != 1 {
 		t.Errorf("audit rows of the revocation: %d (%v)", audited, err)
 	}
 

@@ -303,7 +303,7 @@ func TestLocateAsAt(t *testing.T) {
 		FROM cell WHERE version_id = (SELECT id FROM grid_version WHERE active)`).Scan(&doc); err != nil {
 		t.Fatal(err)
 	}
-	v, err := f.db.ImportGrid(ctx, grid.ImportFile{Data: doc, Source: "as-at test", Actor: "test"})
+	v, err := f.db.ImportGrid(ctx, grid.ImportFile{Data: doc, Source: "as-at test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/citygrid/citygrid/internal/grid"
@@ -64,6 +66,7 @@ func permissions() []permission {
 		{Method: "GET", Path: "/v1/hotspots/emerging", Needs: grid.Analyse},
 		{Method: "GET", Path: "/v1/stats", Needs: grid.Analyse},
 		{Method: "GET", Path: "/v1/overview", Needs: grid.Analyse},
+		{Method: "GET", Path: "/v1/audit", Needs: grid.Administer, Limited: "a town-scoped key: its town's rows only"},
 		{Method: "GET", Path: "/tiles/:layers"},
 		{Method: "GET", Path: "/tiles/:layers/:z/:x/:y"},
 		{Method: "GET", Path: "/tiles/:layers/:z/:x/:y", Part: "layer incidents", Needs: grid.ReadIncidents},
@@ -130,11 +133,24 @@ func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 		if p.InRequest {
 			return next(c) // the handler reads the key from the request
 		}
-		if err := principal(c).Need(p.Needs); err != nil {
+		pr := principal(c)
+		if err := pr.Need(p.Needs); err != nil {
 			return err
+		}
+		if m := c.Request().Method; m != http.MethodGet && m != http.MethodHead {
+			c.SetRequest(c.Request().WithContext(audited(c, pr)))
 		}
 		return next(c)
 	}
+}
+
+// audited is the request's context carrying who makes it (the key, the
+// client's address as the rate limiter sees it, the request id), so that
+// the writes it makes are recorded as theirs in the audit log. authorize
+// gives it to every request that may write; a handler that reads its key
+// from the request (Open311) asks for it.
+func audited(c echo.Context, p grid.Principal) context.Context {
+	return grid.WithWho(c.Request().Context(), grid.KeyWho(p, c.RealIP(), c.Response().Header().Get(echo.HeaderXRequestID)))
 }
 
 // PermissionTable renders the permission table as the README shows it:

@@ -102,6 +102,7 @@ func TestPermissionTable(t *testing.T) {
 		"GET /v1/hotspots/emerging":                             {path: "/v1/hotspots/emerging?theme=parking&res=7"},
 		"GET /v1/stats":                                         {path: "/v1/stats?group_by=town"},
 		"GET /v1/overview":                                      {path: "/v1/overview?level=city"},
+		"GET /v1/audit":                                         {path: "/v1/audit?limit=5"},
 		"GET /tiles/:layers":                                    {path: "/tiles/cells,incidents.json"},
 		"GET /tiles/:layers/:z/:x/:y":                           {path: "/tiles/towns,cells/14/13705/6819.mvt"},
 		"GET /tiles/:layers/:z/:x/:y layer incidents":           {path: "/tiles/cells,incidents/14/13705/6819.mvt"},

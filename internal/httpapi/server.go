@@ -33,6 +33,7 @@ type Config struct {
 	Overview   grid.OverviewStore // the big screen; nil: 503
 	Heatmaps   grid.HeatmapStore
 	Keys       grid.KeyStore
+	Audit      grid.AuditStore          // GET /v1/audit; nil: 503
 	Requests   grid.ServiceRequestStore // Open311 service requests
 	Features   grid.FeatureStore        // the OGC API's incident and facility collections
 	// Cache keeps answers of incident reads; nil: none. Its entries are
@@ -155,9 +156,10 @@ func New(cfg Config) *Server {
 	s.routesOverview(e)
 	s.routesHeatmap(e)
 	s.routesHotspots(e)
+	s.routesAudit(e)
 	ogc.Register(e.Group("/ogc"), ogc.Deps{Catalog: cfg.Catalog, Features: cfg.Features, Principal: principal, Cache: cfg.Cache})
 	open311.Register(e.Group(open311.Prefix), open311.Deps{Catalog: cfg.Catalog, Assigner: s.assigner, Requests: cfg.Requests,
-		ResolveKey: s.resolveKey, Principal: principal, Logger: s.log, Contact: cfg.Open311Contact, KeyService: cfg.Open311KeyService})
+		ResolveKey: s.resolveKey, Principal: principal, Audited: audited, Logger: s.log, Contact: cfg.Open311Contact, KeyService: cfg.Open311KeyService})
 	s.routesTiles(e)
 	s.routesWeb(e)
 	return s

@@ -56,7 +56,7 @@ func newFixtureOn(t *testing.T, db *postgres.DB) *fixture {
 	// service: this process's writes invalidate the ids they change.
 	tl := tally.New(db, db, grid.ChinaTime())
 	tl.Start(context.Background())
-	s := httpapi.New(httpapi.Config{Store: db, Incidents: db, Stats: tl, Overview: tl, Heatmaps: heat, Keys: db, Requests: db, Facilities: db, Features: db, Catalog: cat,
+	s := httpapi.New(httpapi.Config{Store: db, Incidents: db, Stats: tl, Overview: tl, Heatmaps: heat, Keys: db, Audit: db, Requests: db, Facilities: db, Features: db, Catalog: cat,
 		OpenAPI: api.OpenAPI, Tiles: db})
 	db.OnIncidentsChanged(func(ch postgres.IncidentChange) { // as cmd wires it
 		tl.Invalidate(ch.IDs)

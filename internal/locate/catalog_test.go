@@ -28,7 +28,7 @@ func reimport(t *testing.T, db *postgres.DB, mark string) grid.Version {
 		FROM cell WHERE version_id = (SELECT id FROM grid_version WHERE active)`, mark).Scan(&doc); err != nil {
 		t.Fatal(err)
 	}
-	v, err := db.ImportGrid(ctx, grid.ImportFile{Data: doc, Source: "test" + mark, Actor: "test"})
+	v, err := db.ImportGrid(ctx, grid.ImportFile{Data: doc, Source: "test" + mark})
 	if err != nil {
 		t.Fatal(err)
 	}

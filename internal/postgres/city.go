@@ -54,12 +54,16 @@ func insertVersion(ctx context.Context, tx pgx.Tx, source, note string) (int64, 
 	return id, err
 }
 
-// activate makes version id the active one and tells every replica.
+// activate makes version id the active one, records it in the audit log
+// and tells every replica.
 func activate(ctx context.Context, tx pgx.Tx, id int64) error {
 	if _, err := tx.Exec(ctx, `UPDATE grid_version SET active = false WHERE active`); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE grid_version SET active = true, activated_at = clock_timestamp() WHERE id = $1`, id); err != nil {
+		return err
+	}
+	if err := insertAudit(ctx, tx, grid.AuditGridActivate, "grid_version:"+strconv.FormatInt(id, 10), "", nil); err != nil {
 		return err
 	}
 	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, strconv.FormatInt(id, 10))

@@ -229,7 +229,7 @@ func importDoc(t *testing.T, db *postgres.DB, fc map[string]any, srid int) (grid
 	if err != nil {
 		t.Fatal(err)
 	}
-	return db.ImportGrid(ctxT(t), grid.ImportFile{Data: b, CRS: fmt.Sprintf("EPSG:%d", srid), Source: "test", Actor: "test"})
+	return db.ImportGrid(ctxT(t), grid.ImportFile{Data: b, CRS: fmt.Sprintf("EPSG:%d", srid), Source: "test"})
 }
 
 type snapshot struct{ versions, cells int }
@@ -370,7 +370,7 @@ func TestImportProjectedCRS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := db.ImportGrid(ctxT(t), grid.ImportFile{Data: doc, CRS: "EPSG:4549", Source: "test 4549", Actor: "test"})
+	v, err := db.ImportGrid(ctxT(t), grid.ImportFile{Data: doc, CRS: "EPSG:4549", Source: "test 4549"})
 	if err != nil {
 		t.Fatalf("import in EPSG:4549: %v", err)
 	}

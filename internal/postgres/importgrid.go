@@ -33,8 +33,9 @@ const epsg4549Extent = `ST_MakeEnvelope(-2000000, 0, 3000000, 7000000, 4549)`
 
 // ImportGrid reads an import file (grid.ReadImport), validates it and
 // writes it as a new, active grid version in one transaction, with its
-// audit_log row (action grid.import), or writes nothing. It is the one
-// path of every import, from the command line or over HTTP. Levels
+// audit_log rows (grid.import and grid.activate, as grid.WhoOf(ctx)), or
+// writes nothing. It is the one path of every import, from the command
+// line or over HTTP. Levels
 // present in the file replace those of the active version; absent levels
 // are carried over. Bad options or a body that is not a GeoJSON
 // FeatureCollection are Invalid. Problems — malformed or duplicate codes,
@@ -188,14 +189,16 @@ func (db *DB) ImportGrid(ctx context.Context, f grid.ImportFile) (v grid.Version
 // auditImport records an import in the audit log: who, the version, and
 // what it holds.
 func auditImport(ctx context.Context, tx pgx.Tx, id int64, req grid.ImportRequest) error {
-	_, err := tx.Exec(ctx, `INSERT INTO audit_log (actor, action, object, detail)
-		SELECT $1, 'grid.import', $2::bigint::text, jsonb_build_object(
-		  'source', $3::text, 'crs', $4::text, 'note', $5::text, 'features', $6::int, 'levels', $7::text[],
-		  'towns', (SELECT count(*) FROM town WHERE version_id = $2),
-		  'communities', (SELECT count(*) FROM community WHERE version_id = $2),
-		  'cells', (SELECT count(*) FROM cell WHERE version_id = $2),
-		  'zones', (SELECT count(*) FROM zone WHERE version_id = $2))`,
-		req.Actor, id, req.Source, req.CRS, req.Note, len(req.Features), req.Levels())
+	args := pgx.NamedArgs{"action": grid.AuditGridImport, "version": id, "source": req.Source, "crs": req.CRS, "note": req.Note,
+		"features": len(req.Features), "levels": req.Levels()}
+	auditArgs(ctx, args)
+	_, err := tx.Exec(ctx, `INSERT INTO audit_log (`+auditColumns+`, action, target, detail)
+		SELECT `+auditValues+`, @action, 'grid_version:' || @version::bigint, jsonb_build_object(
+		  'source', @source::text, 'crs', @crs::text, 'note', @note::text, 'features', @features::int, 'levels', @levels::text[],
+		  'towns', (SELECT count(*) FROM town WHERE version_id = @version),
+		  'communities', (SELECT count(*) FROM community WHERE version_id = @version),
+		  'cells', (SELECT count(*) FROM cell WHERE version_id = @version),
+		  'zones', (SELECT count(*) FROM zone WHERE version_id = @version))`, args)
 	return err
 }
 

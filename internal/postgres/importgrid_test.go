@@ -52,17 +52,17 @@ func identity(lon, lat float64) (float64, float64) { return lon, lat }
 func TestImportAuditsAndNotes(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t, pgtest.Demo)
-	v, err := db.ImportGrid(ctxT(t), grid.ImportFile{Data: demoCellsFile(t, "", identity), CRS: "epsg:4326",
-		Source: "cells.geojson", Note: "survey 2024", Actor: "cli"})
+	v, err := db.ImportGrid(grid.WithWho(ctxT(t), grid.CLIWho("operator")), grid.ImportFile{Data: demoCellsFile(t, "", identity), CRS: "epsg:4326",
+		Source: "cells.geojson", Note: "survey 2024"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v.Source != "import: cells.geojson" || v.Note != "survey 2024; levels: [cell]" || v.Cells != 2213 {
 		t.Errorf("version %+v", v)
 	}
-	var actor, object string
+	var actor, role, object string
 	var detail []byte
-	if err := db.Pool().QueryRow(ctxT(t), `SELECT actor, object, detail FROM audit_log WHERE action = 'grid.import'`).Scan(&actor, &object, &detail); err != nil {
+	if err := db.Pool().QueryRow(ctxT(t), `SELECT actor, role, target, detail FROM audit_log WHERE action = 'grid.import'`).Scan(&actor, &role, &object, &detail); err != nil {
 		t.Fatal(err)
 	}
 	var d map[string]any
@@ -71,8 +71,14 @@ func TestImportAuditsAndNotes(t *testing.T) {
 	}
 	want := map[string]any{"source": "import: cells.geojson", "crs": "EPSG:4326", "note": "survey 2024", "features": 2213.0,
 		"cells": 2213.0, "towns": 19.0, "communities": float64(v.Communities), "zones": float64(v.Zones), "levels": []any{"cell"}}
-	if actor != "cli" || object != fmt.Sprint(v.ID) || fmt.Sprint(d) != fmt.Sprint(want) {
-		t.Errorf("audit row %q %q %v, want cli %d %v", actor, object, d, v.ID, want)
+	if actor != "operator" || role != "cli" || object != fmt.Sprint("grid_version:", v.ID) || fmt.Sprint(d) != fmt.Sprint(want) {
+		t.Errorf("audit row %q %q %q %v, want operator cli %d %v", actor, role, object, d, v.ID, want)
+	}
+	// The activation is recorded by the same transaction, as the same actor.
+	var activations int
+	if err := db.Pool().QueryRow(ctxT(t), `SELECT count(*) FROM audit_log WHERE action = 'grid.activate' AND target = $1 AND actor = 'operator' AND role = 'cli'`,
+		fmt.Sprint("grid_version:", v.ID)).Scan(&activations); err != nil || activations != 1 {
+		t.Errorf("%d activation rows (%v), want 1", activations, err)
 	}
 }
 
@@ -82,7 +88,7 @@ func TestImportAuditsAndNotes(t *testing.T) {
 func TestImportGCJ02(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t, pgtest.Demo)
-	v, err := db.ImportGrid(ctxT(t), grid.ImportFile{Data: demoCellsFile(t, "", coord.WGS84ToGCJ02), CRS: "gcj02", Source: "gcj", Actor: "test"})
+	v, err := db.ImportGrid(ctxT(t), grid.ImportFile{Data: demoCellsFile(t, "", coord.WGS84ToGCJ02), CRS: "gcj02", Source: "gcj"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +141,7 @@ func TestImportsTakeTurns(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			vs[i], errs[i] = db.ImportGrid(ctxT(t), grid.ImportFile{Data: b, Source: "turn", Actor: "test"})
+			vs[i], errs[i] = db.ImportGrid(ctxT(t), grid.ImportFile{Data: b, Source: "turn"})
 		}()
 	}
 	wg.Wait()
@@ -177,10 +183,10 @@ func TestImportRejectsWhatPostGISCannotRead(t *testing.T) {
 		{"EPSG:4549", `{"type":"Polygon","coordinates":[[[1e300,0],[1e300,1],[1e301,1],[1e300,0]]]}`, "outside EPSG:4549's zone"},
 		{"EPSG:4549", `{"type":"Polygon","coordinates":[[[121.1,28.8],[121.2,28.8],[121.2,28.9],[121.1,28.8]]]}`, "outside China"},
 	} {
-		_, err := db.ImportGrid(ctxT(t), grid.ImportFile{Data: cell(c.geom), CRS: c.crs, Source: "bad", Actor: "test"})
+		_, err := db.ImportGrid(ctxT(t), grid.ImportFile{Data: cell(c.geom), CRS: c.crs, Source: "bad"})
 		wantRejected(t, db, before, err, c.mentions)
 	}
-	if _, err := db.ImportGrid(ctxT(t), grid.ImportFile{Data: []byte(`{"type":"FeatureCollection"`), Source: "bad", Actor: "test"}); grid.KindOf(err) != grid.Invalid ||
+	if _, err := db.ImportGrid(ctxT(t), grid.ImportFile{Data: []byte(`{"type":"FeatureCollection"`), Source: "bad"}); grid.KindOf(err) != grid.Invalid ||
 		!strings.Contains(err.Error(), "not a GeoJSON FeatureCollection") {
 		t.Errorf("truncated JSON: want Invalid, got %v", err)
 	}

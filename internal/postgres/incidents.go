@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -164,6 +165,19 @@ func (db *DB) bulkStream(ctx context.Context, next func() (*grid.Incident, error
 				return err
 			}
 		}
+		if len(res.IDs) > 0 {
+			// One row for the load, not one per line: the count and the id
+			// ranges (few: ids come in blocks). A town-scoped key loads
+			// only its own town's incidents.
+			ranges := make([][2]int64, 0, 8)
+			for _, r := range idRanges(res.IDs) {
+				ranges = append(ranges, [2]int64{r.First, r.Last})
+			}
+			if err := insertAudit(ctx, tx, grid.AuditIncidentBulk, "", grid.WhoOf(ctx).Town,
+				map[string]any{"count": len(res.IDs), "duplicates": len(res.Duplicates), "ids": ranges}); err != nil {
+				return err
+			}
+		}
 		if touched, err = copyRollups(ctx, tx, roll); err != nil {
 			return err
 		}
@@ -271,10 +285,12 @@ func resolveKeys(ctx context.Context, tx pgx.Tx, ex *hexbin.Exact, keyed []keyed
 
 // createIncidentSQL stores one incident in one statement, so one round
 // trip and its own transaction: the key, the incident, its creation event
-// (noting the source) and its rollup row, or nothing. A concurrent create
+// (noting the source), its rollup row and its audit row, or nothing (a
+// retry that finds its first incident changes nothing and is not audited). A concurrent create
 // with the same key waits on the key's index and then inserts nothing.
 // Arguments are named: the incident's columns by their names (incidentArgs),
-// and actor and the rollup row's day, hours, towns, cells and counts.
+// and actor, the rollup row's day, hours, towns, cells and counts, and the
+// audit row's (auditArgs, audit_action, audit_via).
 var createIncidentSQL = createStatement("")
 
 // createStatement is createIncidentSQL with one more CTE (a side row, see
@@ -310,6 +326,11 @@ func createStatement(sideCTE string) string {
 		r AS (
 			INSERT INTO h3_rollup (category, day, hours, towns, cells, counts)
 			SELECT @category, @rollup_day::date, @rollup_hours::smallint[], @rollup_towns::integer[], @rollup_cells::bigint[], @rollup_counts::integer[] FROM i
+		),
+		a AS (
+			INSERT INTO audit_log (` + auditColumns + `, action, target, town_code, detail)
+			SELECT ` + auditValues + `, @audit_action, 'incident:' || id, @town_code,
+				jsonb_build_object('category', @category::text, 'source', @source::text, 'via', @audit_via::text) FROM i
 		)` + sideCTE + `
 		SELECT (SELECT id FROM i)`
 }
@@ -353,6 +374,8 @@ func (db *DB) createIncident(ctx context.Context, x *grid.Incident, actor string
 	args := incidentArgs(x)
 	delete(args, "id") // from the sequence, in the statement
 	args["actor"] = actor
+	args["audit_action"], args["audit_via"] = grid.AuditIncidentCreate, cmp.Or(side.via, "api")
+	auditArgs(ctx, args)
 	args["rollup_day"] = dateOfDay(slice.day).Time()
 	args["rollup_hours"], args["rollup_towns"], args["rollup_cells"], args["rollup_counts"] = hours, towns, cells, counts
 	var id *int64
@@ -495,9 +518,18 @@ func (db *DB) FindIncidents(ctx context.Context, f grid.IncidentFilter) (out []g
 // and the effect), never spelled in SQL. With @deadline_from set (extend:
 // the new deadline comes from the working calendar, in Go), the row is
 // only changed while its deadline is still that one. The columns after
-// the first two are those of incidentSelect.
-const transitionSQL = `SELECT * FROM citygrid_transition(@id, @now, @action, @actor, @note, @from, @to, @statuses, @unpark_default,
-	@unpark, @park, @stamp, @clear, @rework, @extend, @supervise, @deadline_from, @deadline_to, @occurred)`
+// the first two are those of incidentSelect. The audit row is written by
+// the same statement, only when the action was applied (event_id set).
+const transitionSQL = `WITH t AS MATERIALIZED (
+		SELECT * FROM citygrid_transition(@id, @now, @action, @actor, @note, @from, @to, @statuses, @unpark_default,
+			@unpark, @park, @stamp, @clear, @rework, @extend, @supervise, @deadline_from, @deadline_to, @occurred)
+	), a AS (
+		INSERT INTO audit_log (` + auditColumns + `, action, target, town_code, detail)
+		SELECT ` + auditValues + `, @audit_action, 'incident:' || t.id, t.town_code,
+			jsonb_build_object('event', t.event_id, 'from', t.from_status, 'to', t.status, 'actor', @actor::text)
+		FROM t WHERE t.event_id IS NOT NULL
+	)
+	SELECT * FROM t`
 
 // Transition applies a lifecycle action in one round trip (transitionSQL):
 // the incident row is locked, the action checked against its state, the
@@ -516,7 +548,8 @@ func (db *DB) Transition(ctx context.Context, id int64, action, actor, note stri
 		"from": plan.From, "to": plan.To, "statuses": grid.Statuses(), "unpark_default": grid.UnparkTo(""),
 		"unpark": plan.Unpark, "park": plan.Park, "stamp": plan.Stamp, "clear": plan.Clear,
 		"rework": plan.Rework, "extend": plan.Extend, "supervise": plan.Supervise,
-		"deadline_from": nil, "deadline_to": nil, "occurred": nil}
+		"deadline_from": nil, "deadline_to": nil, "occurred": nil, "audit_action": grid.AuditLifecycle(action)}
+	auditArgs(ctx, args)
 	if at, ok := db.recent.lookup(id); ok {
 		args["occurred"] = at
 	}
@@ -599,13 +632,17 @@ type prefixed struct {
 func (p prefixed) Scan(dest ...any) error { return p.Row.Scan(append(p.lead, dest...)...) }
 
 // FlagOverdue flags every open incident past its deadline for supervision
-// (督办), with a "supervise" event by the system, and returns their ids. It
+// (督办), with a "supervise" event by the system and an audit row (actor
+// system) per transaction, and returns their ids. It
 // works in transactions of at most 5,000 incidents, skipping rows another
 // transaction holds (a concurrent action, or another replica flagging):
 // those are flagged on the next run if still overdue.
 func (db *DB) FlagOverdue(ctx context.Context, now time.Time) (ids []int64, err error) {
 	defer wrap(&err, "FlagOverdue")
 	const batch = 5000
+	// The sweep is the service's own work, whoever started it.
+	args := pgx.NamedArgs{"now": now, "batch": batch, "audit_action": grid.AuditOverdueSweep}
+	auditArgs(grid.WithWho(ctx, grid.SystemWho()), args)
 	for {
 		var got []int64
 		err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
@@ -613,17 +650,24 @@ func (db *DB) FlagOverdue(ctx context.Context, now time.Time) (ids []int64, err 
 				WITH pick AS (
 					SELECT id, occurred_at FROM incident
 					WHERE `+openStatusSQL()+`
-					  AND deadline < $1 AND NOT supervised
-					LIMIT $2 FOR UPDATE SKIP LOCKED
+					  AND deadline < @now AND NOT supervised
+					LIMIT @batch FOR UPDATE SKIP LOCKED
 				), due AS (
 					UPDATE incident i SET supervised = true FROM pick
 					WHERE i.id = pick.id AND i.occurred_at = pick.occurred_at
 					RETURNING i.id, i.status
 				), ev AS (
 					INSERT INTO incident_event (incident_id, at, action, from_status, to_status, actor, note)
-					SELECT id, $1, 'supervise', status, status, 'system', 'overdue' FROM due
+					SELECT id, @now, 'supervise', status, status, 'system', 'overdue' FROM due
+				), runs AS (
+					SELECT min(id) AS first, max(id) AS last FROM (SELECT id, id - row_number() OVER (ORDER BY id) AS run FROM due) d GROUP BY run
+				), a AS (
+					INSERT INTO audit_log (`+auditColumns+`, action, target, detail)
+					SELECT `+auditValues+`, @audit_action, '', jsonb_build_object('count', (SELECT count(*) FROM due),
+						'ids', (SELECT jsonb_agg(jsonb_build_array(first, last) ORDER BY first) FROM runs))
+					WHERE EXISTS (SELECT 1 FROM due)
 				)
-				SELECT id FROM due ORDER BY id`, now, batch)
+				SELECT id FROM due ORDER BY id`, args)
 			if err != nil {
 				return err
 			}

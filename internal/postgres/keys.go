@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
@@ -61,12 +62,17 @@ func (db *DB) CreateAPIKeyUntil(ctx context.Context, role, town, note string, ex
 	key = fmt.Sprintf("cg_%s_%s", prefix, secret)
 	sum := sha256.Sum256([]byte(key))
 	// The key and its audit row, in one statement: both or neither.
+	args := pgx.NamedArgs{"prefix": prefix, "hash": sum[:], "role": role, "town": townArg, "note": note, "expires": expiresArg,
+		"action": grid.AuditKeyCreate}
+	auditArgs(ctx, args)
 	_, err = db.pool.Exec(ctx, `WITH k AS (
-			INSERT INTO api_key (prefix, hash, role, town_code, note, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING prefix
+			INSERT INTO api_key (prefix, hash, role, town_code, note, expires_at) VALUES (@prefix, @hash, @role, @town, @note, @expires)
+			RETURNING id, prefix, town_code
 		)
-		INSERT INTO audit_log (actor, action, object, detail)
-		SELECT 'cli', 'api_key.create', k.prefix, jsonb_build_object('role', $3::text, 'town', $7::text, 'expires_at', $6::timestamptz) FROM k`,
-		prefix, sum[:], role, townArg, note, expiresArg, town)
+		INSERT INTO audit_log (`+auditColumns+`, action, target, town_code, detail)
+		SELECT `+auditValues+`, @action, 'api_key:' || k.id, k.town_code,
+			jsonb_build_object('prefix', k.prefix, 'role', @role::text, 'town', coalesce(@town::text, ''), 'expires_at', @expires::timestamptz)
+		FROM k`, args)
 	if err != nil {
 		return "", err
 	}
@@ -99,25 +105,28 @@ func (db *DB) APIKeys(ctx context.Context) (ks []APIKey, err error) {
 }
 
 // RevokeAPIKey revokes the key with this id or prefix, records it in the
-// audit log and tells every replica (NOTIFY), all in one transaction.
-// NotFound when no such key is there; revoking a revoked key again is a
-// no-op that returns the key.
-func (db *DB) RevokeAPIKey(ctx context.Context, idOrPrefix, actor string) (k APIKey, err error) {
+// audit log (as grid.WhoOf(ctx)) and tells every replica (NOTIFY), all in
+// one transaction. NotFound when no such key is there; revoking a revoked
+// key again is a no-op that returns the key, and records nothing.
+func (db *DB) RevokeAPIKey(ctx context.Context, idOrPrefix string) (k APIKey, err error) {
 	defer wrap(&err, "RevokeAPIKey(%q)", idOrPrefix)
 	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var now time.Time
 		err := tx.QueryRow(ctx, `UPDATE api_key SET revoked_at = coalesce(revoked_at, now())
 			WHERE id::text = $1 OR prefix = $1
-			RETURNING id, prefix, role, coalesce(town_code, ''), note, created_at, expires_at, revoked_at`, idOrPrefix).
-			Scan(&k.ID, &k.Prefix, &k.Role, &k.Town, &k.Note, &k.CreatedAt, &k.ExpiresAt, &k.RevokedAt)
+			RETURNING id, prefix, role, coalesce(town_code, ''), note, created_at, expires_at, revoked_at, now()`, idOrPrefix).
+			Scan(&k.ID, &k.Prefix, &k.Role, &k.Town, &k.Note, &k.CreatedAt, &k.ExpiresAt, &k.RevokedAt, &now)
 		if notFound(err) {
 			return grid.Errorf(grid.NotFound, "no API key %q (give its id or prefix: citygrid keys list)", idOrPrefix)
 		}
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO audit_log (actor, action, object, detail) VALUES ($1, 'api_key.revoke', $2, jsonb_build_object('id', $3::bigint))`,
-			actor, k.Prefix, k.ID); err != nil {
-			return err
+		if k.RevokedAt.Equal(now) { // revoked now, not before
+			if err := insertAudit(ctx, tx, grid.AuditKeyRevoke, "api_key:"+strconv.FormatInt(k.ID, 10), k.Town,
+				map[string]any{"prefix": k.Prefix, "role": k.Role}); err != nil {
+				return err
+			}
 		}
 		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, KeyRevokedChannel, k.Prefix)
 		return err

@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"io/fs"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -34,6 +35,16 @@ func migrateTo(t *testing.T, db *postgres.DB, v int32) {
 	if err := m.MigrateTo(ctx, v); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// latestSchema is the number of the last migration.
+func latestSchema(t *testing.T) int32 {
+	t.Helper()
+	names, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("migrations: %v %v", names, err)
+	}
+	return int32(len(names))
 }
 
 // insertOldFormat writes incidents as the service of migration 006 did:
@@ -108,9 +119,10 @@ func TestUpgradeRebuildsExactTownRollups(t *testing.T) {
 	}
 	insertOldFormat(t, db, old)
 
-	// The schema change alone, then writes of this service, then the
+	// The schema changes alone (007 and those after it, which this
+	// service's writes need), then writes of this service, then the
 	// rebuild (as the next start's migrate runs it).
-	migrateTo(t, db, 7)
+	migrateTo(t, db, latestSchema(t))
 	var through int64
 	if err := db.Pool().QueryRow(ctx, `SELECT through FROM h3_rollup_rebuild`).Scan(&through); err != nil {
 		t.Fatalf("no rebuild pending after migration 007: %v", err)

@@ -14,10 +14,12 @@ import (
 
 // sideRow is one more row written in the statement that creates an
 // incident: the statement createStatement made with a CTE that inserts
-// from i, the new incident, and its one argument, @side.
+// from i, the new incident, and its one argument, @side; via names the
+// surface in the audit row ("" the JSON API).
 type sideRow struct {
 	statement string
 	arg       any
+	via       string
 }
 
 // serviceRequestCTE writes an Open311 request's side row from the JSON
@@ -73,7 +75,7 @@ func (db *DB) CreateServiceRequest(ctx context.Context, x *grid.Incident, r *gri
 	if err != nil {
 		return false, fmt.Errorf("CreateServiceRequest: %w", err)
 	}
-	created, err = db.createIncident(ctx, x, actor, sideRow{statement: createServiceRequestSQL, arg: string(row)})
+	created, err = db.createIncident(ctx, x, actor, sideRow{statement: createServiceRequestSQL, arg: string(row), via: "open311"})
 	if err != nil || created {
 		return created, err
 	}

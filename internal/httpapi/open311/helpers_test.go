@@ -42,7 +42,7 @@ func newFixture(t *testing.T) *fixture {
 	if _, err := cat.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s := httpapi.New(httpapi.Config{Store: db, Incidents: db, Requests: db, Stats: db, Heatmaps: db, Keys: db, Facilities: db,
+	s := httpapi.New(httpapi.Config{Store: db, Incidents: db, Requests: db, Stats: db, Heatmaps: db, Keys: db, Audit: db, Facilities: db,
 		Catalog: cat, OpenAPI: api.OpenAPI})
 	f := &fixture{srv: httptest.NewServer(s.Handler()), db: db, formats: []string{"json", "xml"}}
 	t.Cleanup(f.srv.Close)

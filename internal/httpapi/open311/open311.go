@@ -54,7 +54,10 @@ type Deps struct {
 	// from the Authorization or X-API-Key header (the public without one).
 	ResolveKey func(ctx context.Context, key string) (grid.Principal, error)
 	Principal  func(c echo.Context) grid.Principal
-	Logger     *slog.Logger
+	// Audited is the request's context carrying who makes it with key p,
+	// for the audit log of the writes it makes (nil: the context as is).
+	Audited func(c echo.Context, p grid.Principal) context.Context
+	Logger  *slog.Logger
 	// Contact and KeyService are discovery's texts (defaults above).
 	Contact, KeyService string
 	// MaxBody bounds a POST requests body in bytes (default MaxBody).

@@ -328,7 +328,11 @@ func (h *handlers) create(c echo.Context) error {
 	if p.Town != "" && x.TownCode != p.Town {
 		return grid.Errorf(grid.Forbidden, "the point lies in town %s, outside this key's town %s", x.TownCode, p.Town)
 	}
-	if _, err := h.d.Requests.CreateServiceRequest(c.Request().Context(), &x, &sr, fmt.Sprintf("open311 (key %d)", p.KeyID)); err != nil {
+	ctx := c.Request().Context()
+	if h.d.Audited != nil {
+		ctx = h.d.Audited(c, p)
+	}
+	if _, err := h.d.Requests.CreateServiceRequest(ctx, &x, &sr, fmt.Sprintf("open311 (key %d)", p.KeyID)); err != nil {
 		return err
 	}
 	out := createdWire{ID: strconv.FormatInt(x.ID, 10), Notice: text(notice(departmentName(snap, x.Department)))}
