@@ -200,10 +200,11 @@ func TestWebMap(t *testing.T) {
 	toggle("zh-CN", "调度")
 
 	// A point pasted in GCJ-02 (Amap), latitude first: the server converts it.
+	// Typed as keys into the focused field (chromedp's node-bound input
+	// actions race with its DOM event handling under -race).
+	eval(`(() => { const i = document.querySelector('#coord-input'); i.value = ''; i.focus(); document.querySelector('#coord-crs').value = 'gcj02'; return "ok"; })()`)
 	if err := chromedp.Do(tctx,
-		chromedp.Clear(chromedp.CSS(`#coord-input`)),
-		chromedp.SendKeys(chromedp.CSS(`#coord-input`), "28.8473, 121.1346"),
-		chromedp.SetValue(chromedp.CSS(`#coord-crs`), "gcj02"),
+		chromedp.KeyEvent("28.8473, 121.1346"),
 		chromedp.Click(chromedp.CSS(`[data-testid="locate-btn"]`)),
 	); err != nil {
 		t.Fatal(err)
