@@ -43,7 +43,7 @@ var benchRowNames = []string{"cold", "seed", "locate", "locate-process", "locate
 	"ingest", "ingest-bulk", "ingest-bulk-pair", "ingest-post", "ingest-lifecycle", "open311", "open311-post",
 	"planner", "planner-heatmap", "planner-hotspots", "planner-stats", "planner-overview", "planner-memory", "web", "web-first-idle",
 	"tiles", "tiles-cells", "tiles-incidents", "tiles-cached", "tiles-writes",
-	"ogc", "ogc-items", "ogc-v1", "ogc-cells"}
+	"ogc", "ogc-items", "ogc-v1", "ogc-cells", "soak"}
 
 // parseOnly turns the --only list into a predicate over row names; empty
 // selects every row.
