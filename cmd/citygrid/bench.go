@@ -50,7 +50,7 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 	n := fs.Int("incidents", 1_000_000, "incidents to seed before the seeding and planner rows (the budgets are stated for 10,000,000)")
 	keep := fs.String("data-dir", "", "data directory for the benchmark cluster (default: a fresh temporary one)")
 	only := fs.String("only", "", "comma list of rows to run: "+strings.Join(benchRowNames, ", ")+" (default: all; the database starts either way)")
-	soakFor := fs.Duration("duration", defaultSoakDuration, "how long the soak row's mixed load runs (10m is the long run)")
+	soakFor := fs.Duration("duration", defaultSoakDuration, "how long the soak's mixed load runs (every kind of request from 8 clients against a serve-configured server; rows: 0 errors, RSS and goroutines flat, every pooled connection returned); 10m is the long run")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (service and load generator share the process) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
