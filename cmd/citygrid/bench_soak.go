@@ -25,6 +25,7 @@ import (
 	"github.com/citygrid/citygrid/internal/httpapi"
 	"github.com/citygrid/citygrid/internal/locate"
 	"github.com/citygrid/citygrid/internal/postgres"
+	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/maptile"
 	"golang.org/x/time/rate"
@@ -143,6 +144,7 @@ type soakResult struct {
 	Backends    int                 // the soak server's backends at that point
 	MaxBackends int                 // the most seen in a sample
 	PoolMax     int                 // the pools' maximum, summed
+	States      string              // when a connection is still acquired: the server's backends by state and last query
 	Expensive   int                 // expensive requests the clients send at once (under the server's bound)
 	Bound       int                 // the server's bound on expensive queries
 }
@@ -245,8 +247,11 @@ func soakRows(r soakResult, sc soakScale) []benchRow {
 	for _, p := range r.Pools {
 		pools = append(pools, fmt.Sprintf("%s pool %d acquired (%d open, max %d)", p.Name, p.Acquired, p.Total, p.Max))
 	}
+	if r.States != "" {
+		pools = append(pools, "backends by state: "+r.States)
+	}
 	rows = append(rows, benchRow{
-		Workload: "soak: every pooled connection returned (after the load stopped and the server's requests and merges ended)",
+		Workload: "soak: every pooled connection returned (after the load stopped and the server's requests, listeners, jobs, merges and notifications ended)",
 		Ours: fmt.Sprintf("%s; the server's backends in pg_stat_activity: %d at the end, at most %d in a sample",
 			strings.Join(pools, ", "), r.Backends, r.MaxBackends),
 		Baseline: "—", Ratio: "—",
@@ -371,11 +376,15 @@ func runSoak(ctx context.Context, db *postgres.DB, sc soakScale, progress io.Wri
 	ld.tr.CloseIdleConnections()
 	fmt.Fprintf(progress, "bench: soak: load stopped after %s; stopping the server …\n", r.Took.Round(time.Millisecond))
 
-	// The server's requests end (Shutdown waits for them), its background
-	// work is cancelled; merges and read model loads still running finish.
+	// The server's requests end (Shutdown waits for them), its listeners
+	// and jobs end (stop waits for them); then the store's own background
+	// work (merges, coalesced notifications) and the read model loads
+	// still running finish.
 	stop()
 	stopped = true
-	sdb.WaitMerges()
+	if err := sdb.Settle(ctx); err != nil {
+		return r, err
+	}
 	if err := rm.heat.Wait(ctx); err != nil {
 		return r, err
 	}
@@ -387,6 +396,18 @@ func runSoak(ctx context.Context, db *postgres.DB, sc soakScale, progress io.Wri
 		return r, err
 	}
 	r.MaxBackends = max(r.MaxBackends, r.Backends)
+	if r.acquired() > 0 {
+		rows, err := db.Pool().Query(ctx, `SELECT coalesce(state, '?') || ' ' || count(*) || ' (' || left(max(query), 80) || ')'
+			FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 GROUP BY state`, soakApp)
+		if err != nil {
+			return r, err
+		}
+		states, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return r, err
+		}
+		r.States = strings.Join(states, "; ")
+	}
 
 	ld.mu.Lock()
 	defer ld.mu.Unlock()

@@ -1,6 +1,10 @@
 package postgres
 
-import "github.com/jackc/pgx/v5/pgxpool"
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
 
 // PoolStat is one pool's connections at a moment.
 type PoolStat struct {
@@ -30,3 +34,25 @@ func (db *DB) PoolStats() []PoolStat {
 // enough single rows); each holds a connection while it runs. Call it
 // once no more writes are coming.
 func (db *DB) WaitMerges() { db.feed.merges.Wait() }
+
+// Settle waits, once no more writes are coming, for the work writes leave
+// running in the background on the pool: the merges of busy rollup slices
+// and the coalesced notifications to the other replicas (sent some 20 ms
+// after a write; while the database is away, retried every second until
+// it is back). Then every connection the store itself took is back in its
+// pool. It returns ctx's error if ctx ends first.
+func (db *DB) Settle(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		db.feed.merges.Wait()
+		db.feed.timers.Wait()
+		db.tiles.timers.Wait()
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
