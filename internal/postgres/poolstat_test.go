@@ -2,11 +2,13 @@ package postgres_test
 
 import (
 	"context"
+	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/citygrid/citygrid/internal/pgtest"
 	"github.com/citygrid/citygrid/internal/postgres"
+	"github.com/paulmach/orb"
 )
 
 // TestPoolStats: the pools report what they hold, a statement timeout
@@ -54,5 +56,33 @@ func TestPoolStats(t *testing.T) {
 	c.Release()
 	if ps := db.PoolStats(); ps[0].Acquired != 0 {
 		t.Errorf("after Release: %+v", ps)
+	}
+}
+
+// TestSettle: a single create leaves notifications queued for the other
+// replicas, sent on a pool connection some 20 ms later; Settle returns
+// only once they are sent and every connection is back.
+func TestSettle(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t, pgtest.Demo)
+	ctx := ctxT(t)
+	r := rand.New(rand.NewPCG(5, 6))
+	x := heatIncident(t, r, orb.Point{121.130, 28.850})
+	if _, err := db.CreateIncident(ctx, &x, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if !db.NotifyQueued() {
+		t.Log("the notifications went out before Settle was called (a slow machine); Settle has nothing to wait for")
+	}
+	if err := db.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if db.NotifyQueued() {
+		t.Error("Settle returned with notifications still queued")
+	}
+	for _, p := range db.PoolStats() {
+		if p.Acquired != 0 {
+			t.Errorf("after Settle: %+v", p)
+		}
 	}
 }
