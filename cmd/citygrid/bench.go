@@ -50,9 +50,13 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 	n := fs.Int("incidents", 1_000_000, "incidents to seed before the seeding and planner rows (the budgets are stated for 10,000,000)")
 	keep := fs.String("data-dir", "", "data directory for the benchmark cluster (default: a fresh temporary one)")
 	only := fs.String("only", "", "comma list of rows to run: "+strings.Join(benchRowNames, ", ")+" (default: all; the database starts either way)")
+	soakFor := fs.Duration("duration", defaultSoakDuration, "how long the soak's mixed load runs (every kind of request from 8 clients against a serve-configured server; rows: 0 errors, RSS and goroutines flat, every pooled connection returned); 10m is the long run")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (service and load generator share the process) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *soakFor <= 0 {
+		return fmt.Errorf("--duration %s: want a duration above 0", *soakFor)
 	}
 	if *profile != "" {
 		f, err := os.Create(*profile)
@@ -129,7 +133,11 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		if err != nil {
 			return err
 		}
-		printBench(out, append(append(rows, ir...), or...))
+		sr, err := benchSoak(ctx, db.DB, *soakFor, sel, os.Stderr)
+		if err != nil {
+			return err
+		}
+		printBench(out, append(append(append(rows, ir...), or...), sr...))
 		return nil
 	}
 
@@ -186,7 +194,13 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	printBench(out, append(rows, gr...))
+	rows = append(rows, gr...)
+	// The soak last: over the seeded history, with every other row done.
+	sr, err := benchSoak(ctx, db.DB, *soakFor, sel, os.Stderr)
+	if err != nil {
+		return err
+	}
+	printBench(out, append(rows, sr...))
 	return nil
 }
 

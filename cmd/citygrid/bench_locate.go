@@ -43,7 +43,7 @@ var benchRowNames = []string{"cold", "seed", "locate", "locate-process", "locate
 	"ingest", "ingest-bulk", "ingest-bulk-pair", "ingest-post", "ingest-lifecycle", "open311", "open311-post",
 	"planner", "planner-heatmap", "planner-hotspots", "planner-stats", "planner-overview", "planner-memory", "web", "web-first-idle",
 	"tiles", "tiles-cells", "tiles-incidents", "tiles-cached", "tiles-writes",
-	"ogc", "ogc-items", "ogc-v1", "ogc-cells"}
+	"ogc", "ogc-items", "ogc-v1", "ogc-cells", "soak"}
 
 // parseOnly turns the --only list into a predicate over row names; empty
 // selects every row.
@@ -481,7 +481,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // ---- HTTP ----
 
 // startBenchServer runs the service's HTTP server as serve does, on a free
-// loopback port; stop shuts it down.
+// loopback port; stop shuts it down and waits for its background work.
 // Options may change the server's configuration (the tile rows compare
 // runs with and without a tile cache).
 func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog, options ...func(*httpapi.Config)) (base string, rm *benchModels, stop func(), err error) {
@@ -507,8 +507,9 @@ func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog,
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	hctx, cancelHeat := context.WithCancel(ctx)
 	var hooks tileHooks
-	heat := startHeat(hctx, db, slog.New(slog.DiscardHandler), hooks.rollupsApplied)
-	cache, incidents, requests := startFeatureCache(hctx, db, slog.New(slog.DiscardHandler))
+	var bg sync.WaitGroup
+	heat := startHeat(hctx, &bg, db, slog.New(slog.DiscardHandler), hooks.rollupsApplied)
+	cache, incidents, requests := startFeatureCache(hctx, &bg, db, slog.New(slog.DiscardHandler))
 	tl := tally.New(db, db, grid.ChinaTime())
 	cfg := httpapi.Config{Store: db, Incidents: incidents, Cache: cache, Heatmaps: heat, Keys: db, Audit: db, Requests: requests, Facilities: db, Features: db,
 		Stats: tl, Overview: tl, Calendar: cal, Catalog: cat,
@@ -517,7 +518,7 @@ func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog,
 		o(&cfg)
 	}
 	srv := httpapi.New(cfg)
-	startTiles(hctx, db, srv, tl, &hooks, slog.New(slog.DiscardHandler))
+	startTiles(hctx, &bg, db, srv, tl, &hooks, slog.New(slog.DiscardHandler))
 	hs := httpServer(srv.Handler(), defaultServerTimeouts(lim.RequestTimeout))
 	done := make(chan struct{})
 	go func() { defer close(done); _ = hs.Serve(ln) }()
@@ -527,6 +528,7 @@ func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog,
 		_ = hs.Shutdown(ctx)
 		<-done
 		cancelHeat()
+		bg.Wait() // the listeners and background jobs have ended: their connections are closed or back
 	}, nil
 }
 

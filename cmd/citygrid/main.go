@@ -28,7 +28,7 @@ Usage:
   citygrid keys revoke [--data-dir DIR] ID|PREFIX
   citygrid backup  [--data-dir DIR] FILE
   citygrid restore [--force] [--data-dir DIR] FILE
-  citygrid bench   [--incidents N] [--only ROWS] [--data-dir DIR] [--cpuprofile FILE]
+  citygrid bench   [--incidents N] [--only ROWS] [--duration D] [--data-dir DIR] [--cpuprofile FILE]
 
 Without DATABASE_URL every command uses the private PostGIS cluster under
 --data-dir (default $CITYGRID_DATA_DIR, else ./.citygrid), starting it when

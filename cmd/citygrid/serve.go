@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/citygrid/citygrid/api"
@@ -101,18 +102,22 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 		ln.Close()
 		return err
 	}
+	// The listeners and jobs in the background; they end with ctx.
+	var bg sync.WaitGroup
 	// Every activation anywhere (NOTIFY), and every reconnect after the
 	// database was away, refreshes the snapshot.
-	go db.ListenGridVersions(ctx, func() {
-		if err := refresh(ctx, cat, log); err != nil {
-			log.Error("grid snapshot refresh failed; serving the last one", "err", err)
-		}
-	}, log)
+	bg.Go(func() {
+		db.ListenGridVersions(ctx, func() {
+			if err := refresh(ctx, cat, log); err != nil {
+				log.Error("grid snapshot refresh failed; serving the last one", "err", err)
+			}
+		}, log)
+	})
 
 	var hooks tileHooks
-	heat := startHeat(ctx, db.DB, log, hooks.rollupsApplied)
-	cache, incidents, requests := startFeatureCache(ctx, db.DB, log)
-	go every(ctx, time.Minute, log, "flagging overdue incidents", flagOverdue(incidents, log))
+	heat := startHeat(ctx, &bg, db.DB, log, hooks.rollupsApplied)
+	cache, incidents, requests := startFeatureCache(ctx, &bg, db.DB, log)
+	bg.Go(func() { every(ctx, time.Minute, log, "flagging overdue incidents", flagOverdue(incidents, log)) })
 
 	cal, err := db.Calendar(ctx)
 	if err != nil {
@@ -132,9 +137,9 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 	srv := httpapi.New(httpapi.Config{Store: db.DB, Incidents: incidents, Cache: cache, Stats: tl, Overview: tl, Heatmaps: heat, Keys: db.DB, Audit: db.DB, Requests: requests, Facilities: db.DB,
 		Features: db.DB, Calendar: cal, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI,
 		MinPublicCount: opts.MinPublicCount, Web: webFiles, Tiles: db.DB, TileCacheBytes: tileCacheBytes(opts.TileCacheMB), Limits: opts.Limits.Limits})
-	startTiles(ctx, db.DB, srv, tl, &hooks, log)
+	startTiles(ctx, &bg, db.DB, srv, tl, &hooks, log)
 	// A key revoked anywhere is forgotten here at once.
-	go db.ListenKeyRevocations(ctx, srv.ForgetKey, srv.ForgetKeys, log)
+	bg.Go(func() { db.ListenKeyRevocations(ctx, srv.ForgetKey, srv.ForgetKeys, log) })
 	hs := httpServer(srv.Handler(), defaultServerTimeouts(opts.Limits.RequestTimeout))
 	log.Info("citygrid serving", "addr", "http://"+ln.Addr().String(), "ready_in", time.Since(start).Round(time.Millisecond))
 
@@ -151,6 +156,7 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	bg.Wait() // before the pools close
 	return nil
 }
 
@@ -189,26 +195,32 @@ func flagOverdue(db grid.IncidentStore, log *slog.Logger) func(context.Context) 
 //
 // applied, when not nil, is called after each notification has been taken
 // in, for the tile cache (tileHooks).
-func startHeat(ctx context.Context, db *postgres.DB, log *slog.Logger, applied func()) *hexbin.Heat {
+//
+// Its background goroutines run in bg and end with ctx.
+func startHeat(ctx context.Context, bg *sync.WaitGroup, db *postgres.DB, log *slog.Logger, applied func()) *hexbin.Heat {
 	heat := hexbin.NewHeat(db, db, grid.ChinaTime())
 	db.OnRollupChange(heat.Invalidate)
 	// Single creates add a rollup row each. The store merges the slices its
 	// own creates made busy as it goes; this sweep catches the rest (say,
 	// of a replica that stopped). Counts do not change, so no one is told.
-	go every(ctx, 5*time.Minute, log, "rollup compaction", func(ctx context.Context) error {
-		_, err := db.CompactRollups(ctx, 64)
-		return err
+	bg.Go(func() {
+		every(ctx, 5*time.Minute, log, "rollup compaction", func(ctx context.Context) error {
+			_, err := db.CompactRollups(ctx, 64)
+			return err
+		})
 	})
-	go db.ListenRollups(ctx, func(ss []grid.RollupSlice, all bool) {
-		if all {
-			heat.InvalidateAll(ctx)
-		} else {
-			heat.Invalidate(ss)
-		}
-		if applied != nil {
-			applied()
-		}
-	}, log)
+	bg.Go(func() {
+		db.ListenRollups(ctx, func(ss []grid.RollupSlice, all bool) {
+			if all {
+				heat.InvalidateAll(ctx)
+			} else {
+				heat.Invalidate(ss)
+			}
+			if applied != nil {
+				applied()
+			}
+		}, log)
+	})
 	return heat
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/citygrid/citygrid/internal/httpapi"
@@ -56,8 +57,9 @@ func (h *tileHooks) rollupsApplied() {
 // (after the heatmap read model has heard of them), other replicas' by
 // NOTIFY. Every (re)connect of that listener reloads the statistics and
 // forgets every incident tile (the first connect starts the first load).
-// The grid layers are drawn once in the background.
-func startTiles(ctx context.Context, db *postgres.DB, srv *httpapi.Server, tl *tally.Tally, hooks *tileHooks, log *slog.Logger) {
+// The grid layers are drawn once in the background. The listener and the
+// drawing run in bg and end with ctx.
+func startTiles(ctx context.Context, bg *sync.WaitGroup, db *postgres.DB, srv *httpapi.Server, tl *tally.Tally, hooks *tileHooks, log *slog.Logger) {
 	hooks.srv.Store(srv)
 	changed := func(ch postgres.IncidentChange, evict func(httpapi.TileChange)) {
 		if ch.All {
@@ -70,16 +72,18 @@ func startTiles(ctx context.Context, db *postgres.DB, srv *httpapi.Server, tl *t
 		}
 	}
 	db.OnIncidentsChanged(func(ch postgres.IncidentChange) { changed(ch, srv.TilesChanged) })
-	go db.ListenIncidentChanges(ctx, func(ch postgres.IncidentChange) { changed(ch, srv.RemoteTilesChanged) },
-		func() {
-			srv.ForgetIncidentTiles()
-			tl.InvalidateAll(ctx)
-		}, log)
-	go func() {
+	bg.Go(func() {
+		db.ListenIncidentChanges(ctx, func(ch postgres.IncidentChange) { changed(ch, srv.RemoteTilesChanged) },
+			func() {
+				srv.ForgetIncidentTiles()
+				tl.InvalidateAll(ctx)
+			}, log)
+	})
+	bg.Go(func() {
 		if err := srv.WarmTiles(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("drawing the grid layers ahead failed; the first tile will", "err", err)
 		}
-	}()
+	})
 }
 
 func tileChange(ch postgres.IncidentChange) httpapi.TileChange {

@@ -67,6 +67,7 @@ type changeFeed struct {
 	local     func(IncidentChange)
 	pending   []IncidentChange
 	scheduled bool
+	timers    sync.WaitGroup // coalesced NOTIFYs scheduled or being sent, for Settle
 }
 
 // OnIncidentsChanged registers f to hear which incidents this process's
@@ -91,7 +92,7 @@ func (db *DB) incidentsChanged(ch IncidentChange) {
 	f.pending = append(f.pending, ch)
 	if !f.scheduled {
 		f.scheduled = true
-		time.AfterFunc(20*time.Millisecond, db.flushTiles)
+		db.flushTilesAfter(20 * time.Millisecond)
 	}
 	f.mu.Unlock()
 	db.changedHere(ch)
@@ -210,6 +211,17 @@ func coarsen(ch IncidentChange) IncidentChange {
 	}
 }
 
+// flushTilesAfter sends the queued changes after d (f.mu held, f.scheduled
+// just set).
+func (db *DB) flushTilesAfter(d time.Duration) {
+	f := db.tiles
+	f.timers.Add(1)
+	time.AfterFunc(d, func() {
+		defer f.timers.Done()
+		db.flushTiles()
+	})
+}
+
 func (db *DB) flushTiles() {
 	f := db.tiles
 	f.mu.Lock()
@@ -234,7 +246,7 @@ func (db *DB) flushTiles() {
 		f.pending = append(chs, f.pending...)
 		if !f.scheduled {
 			f.scheduled = true
-			time.AfterFunc(time.Second, db.flushTiles)
+			db.flushTilesAfter(time.Second)
 		}
 		f.mu.Unlock()
 	}

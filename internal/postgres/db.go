@@ -4,6 +4,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -73,6 +74,10 @@ type Options struct {
 	// (migrations, loading the grid model or every rollup row, bulk loads)
 	// runs on a second, small pool without it.
 	StatementTimeout time.Duration
+	// ApplicationName names the connections in pg_stat_activity; "" is
+	// "citygrid". (The soak of `citygrid bench` tells its server's
+	// connections from the bench's own by it.)
+	ApplicationName string
 }
 
 // Open connects a pool to url, without a statement timeout (the commands
@@ -96,7 +101,7 @@ func OpenWith(ctx context.Context, url string, opts Options) (*DB, error) {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}
 	cfg.ConnConfig.RuntimeParams["max_parallel_workers_per_gather"] = "0"
-	cfg.ConnConfig.RuntimeParams["application_name"] = "citygrid"
+	cfg.ConnConfig.RuntimeParams["application_name"] = cmp.Or(opts.ApplicationName, "citygrid")
 	// Writers wait on the WAL flush of their commit, not on the CPU: more
 	// connections than cores let concurrent commits share a flush.
 	if cfg.MaxConns < 24 {

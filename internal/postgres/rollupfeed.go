@@ -47,6 +47,7 @@ type rollupFeed struct {
 	singles    map[catDay]int  // single creates since the day was last merged
 	compacting map[catDay]bool // merges running
 	merges     sync.WaitGroup  // the same, for Close
+	timers     sync.WaitGroup  // coalesced NOTIFYs scheduled or being sent, for Settle
 }
 
 func newRollupFeed() *rollupFeed {
@@ -95,7 +96,11 @@ func (db *DB) notifyAfter(ss []grid.RollupSlice, wait time.Duration) {
 	}
 	if !f.scheduled {
 		f.scheduled = true
-		time.AfterFunc(wait, db.flushNotify)
+		f.timers.Add(1)
+		time.AfterFunc(wait, func() {
+			defer f.timers.Done()
+			db.flushNotify()
+		})
 	}
 }
 
