@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/geodata"
+	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/pgembed"
 	"github.com/citygrid/citygrid/internal/postgres"
 )
@@ -56,43 +57,60 @@ func openDatabase(ctx context.Context, dataDir string, loadDemo bool, log *slog.
 // openDatabaseWith is openDatabase with the pool's options (serve's
 // statement timeout).
 func openDatabaseWith(ctx context.Context, dataDir string, loadDemo bool, opts postgres.Options, log *slog.Logger) (*database, error) {
+	// An embedded cluster that another command started (say, keys create)
+	// stops when that command ends, perhaps while this one migrates or
+	// loads the demo city: start it again, as its owner now, and begin
+	// again (each step is one transaction, done or not done).
+	for attempt := 1; ; attempt++ {
+		d, attached, err := openDatabaseOnce(ctx, dataDir, loadDemo, opts, log)
+		if err == nil || !attached || attempt == 3 || grid.KindOf(err) != grid.Unavailable || ctx.Err() != nil {
+			return d, err
+		}
+		log.Warn("the embedded cluster this command attached to went away; starting it again", "err", err)
+	}
+}
+
+// openDatabaseOnce is one attempt of openDatabaseWith; attached says the
+// embedded cluster was another process's.
+func openDatabaseOnce(ctx context.Context, dataDir string, loadDemo bool, opts postgres.Options, log *slog.Logger) (_ *database, attached bool, _ error) {
 	url, cluster, err := databaseURL(ctx, dataDir, log)
+	attached = cluster != nil && !cluster.Owned()
 	if err != nil {
-		return nil, err
+		return nil, attached, err
 	}
 	d := &database{cluster: cluster}
 	db, err := postgres.OpenWith(ctx, url, opts)
 	if err != nil {
 		d.stopCluster()
-		return nil, err
+		return nil, attached, err
 	}
 	d.DB = db
 	if err := db.Migrate(ctx); err != nil {
 		d.Close()
-		return nil, err
+		return nil, attached, err
 	}
 	if loadDemo {
 		has, err := db.HasGrid(ctx)
 		if err != nil {
 			d.Close()
-			return nil, err
+			return nil, attached, err
 		}
 		if !has {
 			city, err := geodata.Linhai()
 			if err != nil {
 				d.Close()
-				return nil, err
+				return nil, attached, err
 			}
 			start := time.Now()
 			id, err := db.LoadCity(ctx, city, "demo: synthetic Linhai (geodata/linhai)")
 			if err != nil {
 				d.Close()
-				return nil, err
+				return nil, attached, err
 			}
 			log.Info("demo city loaded", "grid_version", id, "cells", len(city.Cells), "took", time.Since(start).Round(time.Millisecond))
 		}
 	}
-	return d, nil
+	return d, attached, nil
 }
 
 // databaseURL is DATABASE_URL, or the connection string of the embedded

@@ -23,7 +23,7 @@ func geomEWKB(g orb.Geometry) ([]byte, error) { return ewkb.Marshal(g, 4326) }
 func (db *DB) HasGrid(ctx context.Context) (bool, error) {
 	var ok bool
 	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM grid_version WHERE active)`).Scan(&ok)
-	return ok, err
+	return ok, db.classify(err)
 }
 
 // LoadCity writes a whole city — reference data and a new grid version of

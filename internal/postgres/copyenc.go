@@ -3,9 +3,11 @@ package postgres
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
@@ -121,11 +123,40 @@ func (c *copyBuf) incident(x *grid.Incident) {
 
 // copyIncidents streams r into the incident table and reports the rows sent.
 func copyIncidents(ctx context.Context, tx pgx.Tx, r *copyReader) (int, error) {
-	_, err := tx.Conn().PgConn().CopyFrom(ctx, r, `COPY incident (`+strings.Join(incidentColumns, ", ")+`) FROM STDIN (FORMAT binary)`)
+	g := &endedReader{r: r}
+	_, err := tx.Conn().PgConn().CopyFrom(ctx, g, `COPY incident (`+strings.Join(incidentColumns, ", ")+`) FROM STDIN (FORMAT binary)`)
+	g.end()
 	if r.err != nil { // the stream's own reason comes first: a bad line, say
 		return r.rows, r.err
 	}
 	return r.rows, err
+}
+
+// endedReader guards a copyReader against pgconn's CopyFrom, which can
+// return (the connection lost) while its goroutine is still in Read: end
+// waits for a Read under way to finish, and Reads after it read nothing,
+// so the stream and its counts belong to the caller again.
+type endedReader struct {
+	mu    sync.Mutex
+	r     *copyReader
+	ended bool
+}
+
+var errCopyEnded = errors.New("the COPY has ended")
+
+func (g *endedReader) Read(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ended {
+		return 0, errCopyEnded
+	}
+	return g.r.Read(p)
+}
+
+func (g *endedReader) end() {
+	g.mu.Lock()
+	g.ended = true
+	g.mu.Unlock()
 }
 
 // each yields the incidents of xs in order, then nil.
