@@ -44,6 +44,10 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	}
 	src := traversableDir(t)
 	s := startService(t, src)
+	// Serving (its cluster its own) before the key commands attach to it.
+	if code := getJSON(t, s.url+"/readyz", nil); code != 200 {
+		t.Fatalf("readyz: %d", code)
+	}
 	key := func(role string) string {
 		k, err := cmd("keys", "create", "--role", role, "--data-dir", src)
 		if err != nil {

@@ -51,18 +51,25 @@ func (d *database) Close() {
 // dataDir (starting it unless a serve runs it already), migrates, and loads
 // the demo city into an empty database when loadDemo is set.
 func openDatabase(ctx context.Context, dataDir string, loadDemo bool, log *slog.Logger) (*database, error) {
-	return openDatabaseWith(ctx, dataDir, loadDemo, postgres.Options{}, log)
+	return openDatabaseWith(ctx, dataDir, loadDemo, postgres.Options{}, nil, log)
 }
 
 // openDatabaseWith is openDatabase with the pool's options (serve's
-// statement timeout).
-func openDatabaseWith(ctx context.Context, dataDir string, loadDemo bool, opts postgres.Options, log *slog.Logger) (*database, error) {
+// statement timeout), and first, when not nil, run on the opened database
+// as a part of opening it (serve's first reads).
+func openDatabaseWith(ctx context.Context, dataDir string, loadDemo bool, opts postgres.Options, first func(*database) error, log *slog.Logger) (*database, error) {
 	// An embedded cluster that another command started (say, keys create)
 	// stops when that command ends, perhaps while this one migrates or
 	// loads the demo city: start it again, as its owner now, and begin
 	// again (each step is one transaction, done or not done).
 	for attempt := 1; ; attempt++ {
 		d, attached, err := openDatabaseOnce(ctx, dataDir, loadDemo, opts, log)
+		if err == nil && first != nil {
+			if err = first(d); err != nil {
+				d.Close()
+				d = nil
+			}
+		}
 		if err == nil || !attached || attempt == 3 || grid.KindOf(err) != grid.Unavailable || ctx.Err() != nil {
 			return d, err
 		}

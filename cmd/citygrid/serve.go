@@ -88,7 +88,16 @@ type serveOptions struct {
 func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Logger) error {
 	dataDir := opts.DataDir
 	start := time.Now()
-	db, err := openDatabaseWith(ctx, dataDir, true, postgres.Options{StatementTimeout: opts.Limits.StatementTimeout}, log)
+	var cat *locate.Catalog
+	var cal *grid.Calendar
+	db, err := openDatabaseWith(ctx, dataDir, true, postgres.Options{StatementTimeout: opts.Limits.StatementTimeout}, func(d *database) (err error) {
+		cat = locate.NewCatalog(d.DB)
+		if err := refresh(ctx, cat, log); err != nil {
+			return err
+		}
+		cal, err = d.Calendar(ctx)
+		return err
+	}, log)
 	if err != nil {
 		ln.Close()
 		return err
@@ -97,11 +106,6 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 	restarts := newRestartsCounter()
 	db.supervise(ctx, log, restarts)
 
-	cat := locate.NewCatalog(db.DB)
-	if err := refresh(ctx, cat, log); err != nil {
-		ln.Close()
-		return err
-	}
 	// The listeners and jobs in the background; they end with ctx.
 	var bg sync.WaitGroup
 	// Every activation anywhere (NOTIFY), and every reconnect after the
@@ -119,11 +123,6 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 	cache, incidents, requests := startFeatureCache(ctx, &bg, db.DB, log)
 	bg.Go(func() { every(ctx, time.Minute, log, "flagging overdue incidents", flagOverdue(incidents, log)) })
 
-	cal, err := db.Calendar(ctx)
-	if err != nil {
-		ln.Close()
-		return err
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), restarts)
 	webFiles := opts.Web
