@@ -34,12 +34,13 @@ web-if-stale:
 test-web:
 	cd web && npm ci && npm test
 
-# The unit tests, then every fuzz target for 3 seconds (scripts/fuzz-brief.sh).
+# The unit tests, then every fuzz target for 3 seconds (scripts/fuzz-brief.sh);
+# the shared test cluster (some packages' tests start it) is stopped last.
 test:
 	@scripts/ensure-deps.sh --test
 	@status=0; $(GO) test $(TESTFLAGS) ./... || status=$$?; \
-	scripts/stop-test-cluster.sh; \
-	GO=$(GO) scripts/fuzz-brief.sh || status=$$?; exit $$status
+	GO=$(GO) scripts/fuzz-brief.sh || status=$$?; \
+	scripts/stop-test-cluster.sh; exit $$status
 
 bench: deps build
 	$(BIN) bench
