@@ -551,6 +551,9 @@ func (s *Server) incidentLayer(ctx context.Context, st *tileState, r *tileReques
 		if heat, err = s.incidentCounts(ctx, st, r, f, res, true); err != nil {
 			return nil, tiles.Meta{}, expires, err
 		}
+		if heat, err = tiles.NearTile(r.tile, heat); err != nil { // the city's cells, once
+			return nil, tiles.Meta{}, expires, err
+		}
 		n, err := tiles.CountIn(r.tile, heat)
 		if err != nil {
 			return nil, tiles.Meta{}, expires, err
