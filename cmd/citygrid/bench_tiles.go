@@ -152,15 +152,18 @@ func benchTiles(ctx context.Context, db *postgres.DB, cat *locate.Catalog, sel f
 	if err != nil {
 		return nil, err
 	}
-	heat := rm.heat
 	defer stopPlain()
-	cachedBase, _, stopCached, err := startBenchServer(ctx, db, cat)
+	cachedBase, rmCached, stopCached, err := startBenchServer(ctx, db, cat)
 	if err != nil {
 		return nil, err
 	}
 	defer stopCached()
-	if err := heat.Wait(ctx); err != nil {
-		return nil, err
+	// Both replicas serving, every read model loaded: loads still running
+	// would take the cores from the rows.
+	for _, w := range []func(context.Context) error{rm.heat.Wait, rm.tally.Wait, rmCached.heat.Wait, rmCached.tally.Wait} {
+		if err := w(ctx); err != nil {
+			return nil, err
+		}
 	}
 	key, err := db.CreateAPIKey(ctx, "dispatcher", "", "bench tiles")
 	if err != nil {
