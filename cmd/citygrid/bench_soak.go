@@ -391,7 +391,18 @@ func runSoak(ctx context.Context, db *postgres.DB, sc soakScale, progress io.Wri
 	if err := rm.tally.Wait(ctx); err != nil {
 		return r, err
 	}
+	// A connection the pool itself holds for a moment (its periodic health
+	// check takes every idle one) is back within milliseconds; a leaked one
+	// never is: look again for up to 5 s.
 	r.Pools = sdb.PoolStats()
+	for deadline := time.Now().Add(5 * time.Second); r.acquired() > 0 && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return r, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		r.Pools = sdb.PoolStats()
+	}
 	if r.Backends, err = soakBackends(ctx, db); err != nil {
 		return r, err
 	}
