@@ -190,11 +190,14 @@ func benchLocate(ctx context.Context, db *postgres.DB, cat *locate.Catalog, sc l
 	if !sel("locate-http") && !sel("locate-batch") {
 		return rows, nil
 	}
-	srv, _, stop, err := startBenchServer(ctx, db, cat)
+	srv, rm, stop, err := startBenchServer(ctx, db, cat)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
+	if err := rm.loaded(ctx); err != nil {
+		return nil, err
+	}
 
 	if sel("locate-http") {
 		fmt.Fprintf(progress, "bench: locate over HTTP, %d clients, %s …\n", sc.HTTPClients, sc.HTTPDur)
@@ -536,6 +539,15 @@ func startBenchServer(ctx context.Context, db *postgres.DB, cat *locate.Catalog,
 type benchModels struct {
 	heat  *hexbin.Heat
 	tally *tally.Tally
+}
+
+// loaded waits until both read models are in: rows are timed against a
+// server as a replica serves, never while a load takes the cores.
+func (m *benchModels) loaded(ctx context.Context) error {
+	if err := m.heat.Wait(ctx); err != nil {
+		return err
+	}
+	return m.tally.Wait(ctx)
 }
 
 // locateURLs are GET /v1/locate requests of pts, parsed once so the load

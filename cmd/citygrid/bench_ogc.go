@@ -34,11 +34,14 @@ func benchOGC(ctx context.Context, db *postgres.DB, cat *locate.Catalog, seeded 
 	if !sel("ogc-items") && !sel("ogc-v1") && !sel("ogc-cells") {
 		return nil, nil
 	}
-	base, _, stop, err := startBenchServer(ctx, db, cat)
+	base, rm, stop, err := startBenchServer(ctx, db, cat)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
+	if err := rm.loaded(ctx); err != nil {
+		return nil, err
+	}
 	key, err := db.CreateAPIKey(ctx, "planner", "", "bench")
 	if err != nil {
 		return nil, err

@@ -24,11 +24,14 @@ func benchOpen311(ctx context.Context, db *postgres.DB, cat *locate.Catalog, sel
 	if !sel("open311-post") {
 		return nil, nil
 	}
-	base, _, stop, err := startBenchServer(ctx, db, cat)
+	base, rm, stop, err := startBenchServer(ctx, db, cat)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
+	if err := rm.loaded(ctx); err != nil {
+		return nil, err
+	}
 	snap := cat.Current()
 	pts := randomInside(rand.New(rand.NewPCG(41, 42)), snap, cityBound(snap), 20_000)
 	app, err := db.CreateAPIKey(ctx, "app", "", "bench open311")

@@ -34,10 +34,7 @@ func benchIngest(ctx context.Context, db *postgres.DB, cat *locate.Catalog, sel 
 		return nil, err
 	}
 	defer stop()
-	if err := rm.heat.Wait(ctx); err != nil {
-		return nil, err
-	}
-	if err := rm.tally.Wait(ctx); err != nil {
+	if err := rm.loaded(ctx); err != nil {
 		return nil, err
 	}
 	snap := cat.Current()

@@ -314,10 +314,7 @@ func runSoak(ctx context.Context, db *postgres.DB, sc soakScale, progress io.Wri
 	if r.Bound < 0 {
 		r.Expensive = sc.Clients
 	}
-	if err := rm.heat.Wait(ctx); err != nil {
-		return r, err
-	}
-	if err := rm.tally.Wait(ctx); err != nil {
+	if err := rm.loaded(ctx); err != nil {
 		return r, err
 	}
 	dispatcher, err := sdb.CreateAPIKey(ctx, "dispatcher", "", "bench soak")
@@ -385,10 +382,7 @@ func runSoak(ctx context.Context, db *postgres.DB, sc soakScale, progress io.Wri
 	if err := sdb.Settle(ctx); err != nil {
 		return r, err
 	}
-	if err := rm.heat.Wait(ctx); err != nil {
-		return r, err
-	}
-	if err := rm.tally.Wait(ctx); err != nil {
+	if err := rm.loaded(ctx); err != nil {
 		return r, err
 	}
 	// A connection the pool itself holds for a moment (its periodic health

@@ -158,10 +158,8 @@ func benchTiles(ctx context.Context, db *postgres.DB, cat *locate.Catalog, sel f
 		return nil, err
 	}
 	defer stopCached()
-	// Both replicas serving, every read model loaded: loads still running
-	// would take the cores from the rows.
-	for _, w := range []func(context.Context) error{rm.heat.Wait, rm.tally.Wait, rmCached.heat.Wait, rmCached.tally.Wait} {
-		if err := w(ctx); err != nil {
+	for _, m := range []*benchModels{rm, rmCached} {
+		if err := m.loaded(ctx); err != nil {
 			return nil, err
 		}
 	}

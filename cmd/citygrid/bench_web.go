@@ -105,11 +105,14 @@ func benchWeb(ctx context.Context, db *postgres.DB, cat *locate.Catalog, sel fun
 		return nil, err
 	}
 	defer stopBrowser()
-	base, _, stop, err := startBenchServer(ctx, db, cat)
+	base, rm, stop, err := startBenchServer(ctx, db, cat)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
+	if err := rm.loaded(ctx); err != nil {
+		return nil, err
+	}
 	var took []time.Duration
 	for range 5 {
 		d, err := firstIdle(bctx, base+"/#map=15/28.85/121.13")
