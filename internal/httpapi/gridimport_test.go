@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/geodata"
-	"github.com/citygrid/citygrid/internal/pgtest"
-	"github.com/citygrid/citygrid/internal/postgres"
 	"github.com/paulmach/orb/geojson"
 )
 
@@ -67,16 +65,7 @@ func TestGridImportOverHTTP(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	dbURL := pgtest.URL(t, pgtest.Demo)
-	open := func() *postgres.DB {
-		db, err := postgres.Open(ctx, dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(db.Close)
-		return db
-	}
-	f, other := newFixtureOn(t, open()), newFixtureOn(t, open())
+	f, other := newReplicas(t)
 	first := f.cat.Current().Version.ID
 	// The second replica listens as serve does: every activation, and
 	// every (re)connect, refreshes its snapshot.

@@ -19,8 +19,6 @@ import (
 	"github.com/citygrid/citygrid/api"
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/httpapi"
-	"github.com/citygrid/citygrid/internal/pgtest"
-	"github.com/citygrid/citygrid/internal/postgres"
 	"github.com/citygrid/citygrid/internal/tiles"
 	"github.com/paulmach/orb/encoding/mvt"
 	"github.com/paulmach/orb/maptile"
@@ -327,16 +325,7 @@ func TestHeatmapAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	url := pgtest.URL(t, pgtest.Demo)
-	open := func() *postgres.DB {
-		db, err := postgres.Open(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(db.Close)
-		return db
-	}
-	a, b := newFixtureOn(t, open()), newFixtureOn(t, open())
+	a, b := newReplicas(t)
 	heard := make(chan []grid.RollupSlice, 64)
 	go b.db.ListenRollups(ctx, func(ss []grid.RollupSlice, all bool) {
 		if all {

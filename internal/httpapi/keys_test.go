@@ -5,9 +5,6 @@ import (
 	"log/slog"
 	"testing"
 	"time"
-
-	"github.com/citygrid/citygrid/internal/pgtest"
-	"github.com/citygrid/citygrid/internal/postgres"
 )
 
 // TestKeyRevokedOnEveryReplica: a key two replicas have cached is refused
@@ -18,16 +15,8 @@ func TestKeyRevokedOnEveryReplica(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	url := pgtest.URL(t, pgtest.Demo)
-	open := func() *postgres.DB {
-		db, err := postgres.Open(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(db.Close)
-		return db
-	}
-	replicas := []*fixture{newFixtureOn(t, open()), newFixtureOn(t, open())}
+	r0, r1 := newReplicas(t)
+	replicas := []*fixture{r0, r1}
 	heard := make(chan string, 8)
 	for _, f := range replicas {
 		connected := make(chan struct{})

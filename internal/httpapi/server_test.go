@@ -38,6 +38,22 @@ func newFixture(t *testing.T) *fixture {
 	return newFixtureOn(t, pgtest.New(t, pgtest.Demo))
 }
 
+// newReplicas serves two replicas of the service on one fresh demo
+// database, each with its own pool.
+func newReplicas(t *testing.T) (a, b *fixture) {
+	t.Helper()
+	url := pgtest.URL(t, pgtest.Demo)
+	open := func() *postgres.DB {
+		db, err := postgres.Open(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(db.Close)
+		return db
+	}
+	return newFixtureOn(t, open()), newFixtureOn(t, open())
+}
+
 // newFixtureOn serves db: one replica of the service.
 func newFixtureOn(t *testing.T, db *postgres.DB) *fixture {
 	t.Helper()

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
-	"github.com/citygrid/citygrid/internal/pgtest"
 	"github.com/citygrid/citygrid/internal/postgres"
 	"github.com/jackc/pgx/v5"
 )
@@ -443,16 +442,7 @@ func TestStatsAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	dbURL := pgtest.URL(t, pgtest.Demo)
-	open := func() *postgres.DB {
-		db, err := postgres.Open(ctx, dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(db.Close)
-		return db
-	}
-	a, b := newFixtureOn(t, open()), newFixtureOn(t, open())
+	a, b := newReplicas(t)
 	heard := make(chan []grid.IDRange, 256)
 	connected := make(chan struct{}, 4)
 	go b.db.ListenIncidentChanges(ctx, func(ch postgres.IncidentChange) {

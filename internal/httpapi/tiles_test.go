@@ -20,7 +20,6 @@ import (
 
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/httpapi"
-	"github.com/citygrid/citygrid/internal/pgtest"
 	"github.com/citygrid/citygrid/internal/postgres"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/encoding/mvt"
@@ -324,16 +323,7 @@ func TestTileEvictionAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	url := pgtest.URL(t, pgtest.Demo)
-	open := func() *postgres.DB {
-		db, err := postgres.Open(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(db.Close)
-		return db
-	}
-	a, b := newFixtureOn(t, open()), newFixtureOn(t, open())
+	a, b := newReplicas(t)
 	connected, heard := make(chan struct{}, 4), make(chan httpapi.TileChange, 16)
 	go b.db.ListenIncidentChanges(ctx, func(ch postgres.IncidentChange) {
 		tc := httpapi.TileChange{Points: ch.Points, Areas: ch.Areas, Counted: ch.Counted, All: ch.All}
