@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -208,17 +207,7 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 // to the system (0 where /proc is not there).
 func rssBytes() int64 {
 	debug.FreeOSMemory()
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+	return procRSS()
 }
 
 func rss() string { return fmt.Sprintf("%d MB", rssBytes()>>20) }

@@ -138,16 +138,19 @@ func (t *Tally) scanOverview(v view, q grid.OverviewQuery) grid.Overview {
 		}
 		a := &accs[w]
 		ev, cells, daily := a.ev, a.cells, a.daily
+		// The columns in a local: the counts written below could alias
+		// the chunk as far as the compiler knows.
+		col := c.columns
 		for i := range chunkSize {
-			o, wh := c.occ[i], c.when[i]
-			if o < lo && wh < lo { // empty slots too: both 0
+			o, wh := col.occ[i], c.whenAt(i)
+			if o < lo && wh < lo {
 				continue
 			}
-			p := c.place[i]
-			if !unitOK[p] || c.cat[i] == 0 {
+			p := col.place[i]
+			if !unitOK[p] || col.cat[i] == 0 {
 				continue
 			}
-			fl := c.flags[i]
+			fl := col.flags[i]
 			var m uint32
 			if o-tLo < tSpan { // unsigned: below tLo wraps around
 				m |= 1 << eNewToday
@@ -190,7 +193,7 @@ func (t *Tally) scanOverview(v view, q grid.OverviewQuery) grid.Overview {
 			if o-d0 < dSpan {
 				daily[2*((o-d0)/86400)]++
 			}
-			base := (int(p)*nT + int(theme[c.cat[i]]+1)) * nEvents
+			base := (int(p)*nT + int(theme[col.cat[i]]+1)) * nEvents
 			for ; m != 0; m &= m - 1 {
 				ev[base+bits.TrailingZeros32(m)]++
 			}

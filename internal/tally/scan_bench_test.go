@@ -12,7 +12,8 @@ import (
 	"github.com/citygrid/citygrid/internal/grid"
 )
 
-// synthetic is a source of n incidents over the year before now, in 2,213
+// synthetic is a source of n incidents over the year before now, by id
+// in the order they occurred, in 2,213
 // cells of 19 towns, 40 categories and 38 departments.
 type synthetic struct{ n int }
 
@@ -26,7 +27,10 @@ func (s synthetic) StatsRecords(_ context.Context, rs []grid.IDRange, fn func(*g
 			g := rand.New(rand.NewPCG(uint64(id), 7))
 			cell := g.IntN(2213)
 			town := cell % 19
-			r = grid.StatsRecord{ID: id, OccurredAt: now.Add(-time.Duration(g.Int64N(int64(365 * 24 * time.Hour)))),
+			// Ids in the order they were created, as the store numbers
+			// them: occurrences spread over the year, a few hours late.
+			at := now.Add(-365*24*time.Hour + time.Duration(float64(id)/float64(s.n)*float64(365*24*time.Hour)) - time.Duration(g.Int64N(int64(4*time.Hour))))
+			r = grid.StatsRecord{ID: id, OccurredAt: at,
 				Category:  []byte(fmt.Sprintf("E%04d", g.IntN(121))),
 				Cell:      []byte(fmt.Sprintf("331082%03d%03d%03d", town, cell%7, cell)),
 				Community: []byte(fmt.Sprintf("331082%03d%03d", town, cell%7)), Town: []byte(fmt.Sprintf("331082%03d", town)),

@@ -157,25 +157,28 @@ func (t *Tally) scanStats(v view, f grid.StatsFilter) []grid.StatsRow {
 		}
 		a := &accs[w]
 		combos, byCat, series := a.combos, a.byCat, a.series
+		// The columns in a local: the counts written below could alias
+		// the chunk as far as the compiler knows.
+		col := c.columns
 		for i := range chunkSize {
-			ct := c.cat[i]
+			ct := col.cat[i]
 			if !catOK[ct] {
 				continue
 			}
-			o := c.occ[i]
+			o := col.occ[i]
 			if o-from >= span { // outside [from, to): below from wraps around
 				continue
 			}
-			g := placeGroup[c.place[i]]
+			g := placeGroup[col.place[i]]
 			if g < 0 {
 				continue
 			}
 			if byDept {
-				if g = int32(c.dept[i]); int(g) >= nGroups {
+				if g = int32(col.dept[i]); int(g) >= nGroups {
 					continue
 				}
 			}
-			combos[int(g)<<6|int(c.flags[i]&63)]++
+			combos[int(g)<<6|int(col.flags[i]&63)]++
 			byCat[int(g)*nCat+int(ct)]++
 			if nb > 0 {
 				series[int(g)*nb+int(dayBucket[(int64(o)+off)/86400-firstDay])]++

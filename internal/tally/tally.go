@@ -25,6 +25,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/citygrid/citygrid/internal/grid"
 )
@@ -50,18 +51,19 @@ const (
 	fOpen
 )
 
-// chunk holds the entries of ids [k<<chunkBits, (k+1)<<chunkBits), column
-// by column: 13 bytes an id. An id without an incident has cat 0.
+// chunk holds the entries of ids [k<<chunkBits, (k+1)<<chunkBits) in
+// columns (columns), 12 bytes an id. An id without an incident has cat 0,
+// and its times mean nothing.
 type chunk struct {
 	mu sync.RWMutex
-	// occ is occurred_at in Unix seconds (floor); when is, for an open
-	// incident, its deadline, for a closed one its closed_at (Unix
-	// seconds, floor), else 0.
-	occ, when [chunkSize]uint32
-	place     [chunkSize]uint16 // (cell, community, town) by number
-	cat       [chunkSize]uint8  // category number + 1; 0: no incident
-	dept      [chunkSize]uint8
-	flags     [chunkSize]uint8
+	*columns
+
+	// The whens, in full, once one did not fit three bytes; nil before.
+	wide *[chunkSize]uint32
+	// base is what a narrow when is an offset from: its first entry's
+	// occurrence, less baseLead.
+	base  uint32
+	based bool
 
 	// Bounds over the entries (they only widen), for skipping whole
 	// chunks; n counts the entries.
@@ -69,7 +71,41 @@ type chunk struct {
 	n                       int
 }
 
-func newChunk() *chunk { return &chunk{minOcc: math.MaxUint32} }
+// columns are a chunk's values, 12,288 bytes: one of the allocator's own
+// sizes, so nothing is rounded up.
+//
+// occ is occurred_at in Unix seconds (floor). The other time, when (for
+// an open incident its deadline, for a closed one its closed_at, else 0),
+// is kept narrow, in three bytes: an offset from the chunk's base. The ids
+// of a chunk were created within moments of each other, so their
+// deadlines and closures fall within the 194 days three bytes span; one
+// that does not moves the chunk's whens to wide, in full. noWhen stands
+// for 0.
+type columns struct {
+	occ   [chunkSize]uint32
+	when  [3 * chunkSize]byte
+	place [chunkSize]uint16 // (cell, community, town) by number
+	cat   [chunkSize]uint8  // category number + 1; 0: no incident
+	dept  [chunkSize]uint8
+	flags [chunkSize]uint8
+}
+
+const (
+	noWhen = 1<<24 - 1
+	// baseLead is how far before its first entry's occurrence a chunk's
+	// base lies, for deadlines and closures a little older than that.
+	baseLead = 1 << 20
+)
+
+func newChunk() *chunk { return &chunk{minOcc: math.MaxUint32, columns: new(columns)} }
+
+// bytes is the memory the chunk's values take.
+func (c *chunk) bytes() int64 {
+	if c.wide != nil {
+		return int64(unsafe.Sizeof(columns{}) + unsafe.Sizeof(*c.wide))
+	}
+	return int64(unsafe.Sizeof(columns{}))
+}
 
 // entry is one incident's values, as a chunk stores them.
 type entry struct {
@@ -82,12 +118,56 @@ func (c *chunk) set(slot int, e entry) {
 	if c.cat[slot] != 0 {
 		c.n--
 	}
-	c.occ[slot], c.when[slot], c.place[slot], c.cat[slot], c.dept[slot], c.flags[slot] = e.occ, e.when, e.place, e.cat, e.dept, e.flag
+	c.occ[slot], c.place[slot], c.cat[slot], c.dept[slot], c.flags[slot] = e.occ, e.place, e.cat, e.dept, e.flag
+	c.setWhen(slot, e)
 	if e.cat == 0 {
 		return
 	}
 	c.n++
 	c.minOcc, c.maxOcc, c.maxWhen = min(c.minOcc, e.occ), max(c.maxOcc, e.occ), max(c.maxWhen, e.when)
+}
+
+// setWhen stores a slot's when, narrow if it fits, widening the chunk if
+// not.
+func (c *chunk) setWhen(slot int, e entry) {
+	if e.cat != 0 && !c.based {
+		c.based, c.base = true, e.occ-min(e.occ, baseLead)
+	}
+	if c.wide == nil {
+		w := uint32(noWhen)
+		if e.cat != 0 && e.when != 0 {
+			w = e.when - c.base
+			if e.when < c.base || w >= noWhen {
+				c.widen()
+			}
+		}
+		if c.wide == nil {
+			c.when[3*slot], c.when[3*slot+1], c.when[3*slot+2] = byte(w), byte(w>>8), byte(w>>16)
+			return
+		}
+	}
+	c.wide[slot] = e.when
+}
+
+// whenAt is the when of slot i.
+func (c *chunk) whenAt(i int) uint32 {
+	if c.wide != nil {
+		return c.wide[i]
+	}
+	w := uint32(c.when[3*i]) | uint32(c.when[3*i+1])<<8 | uint32(c.when[3*i+2])<<16
+	if w == noWhen {
+		return 0
+	}
+	return c.base + w
+}
+
+// widen moves the chunk's whens to wide.
+func (c *chunk) widen() {
+	w := new([chunkSize]uint32)
+	for i := range chunkSize {
+		w[i] = c.whenAt(i)
+	}
+	c.wide = w
 }
 
 // dirtyRange is a range of ids reported changed: first at clock minAt,
@@ -247,7 +327,13 @@ func (t *Tally) Wait(ctx context.Context) error {
 func (t *Tally) Bytes() int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return int64(len(t.chunks)) * int64(13*chunkSize)
+	n := int64(0)
+	for _, c := range t.chunks {
+		c.mu.RLock()
+		n += c.bytes()
+		c.mu.RUnlock()
+	}
+	return n
 }
 
 // Load reads every incident and installs the entries, replacing what was
@@ -493,7 +579,7 @@ func parallel(cs []*chunk, workers int, fn func(w int, c *chunk)) {
 // secs is a time in whole Unix seconds (floor) as an entry stores it.
 func secs(t time.Time) (uint32, error) {
 	s := t.Unix()
-	if s < 1 || s > math.MaxUint32 {
+	if s < 1 || s >= math.MaxUint32 {
 		return 0, fmt.Errorf("tally: time %s outside what the read model holds (1970–2106)", t)
 	}
 	return uint32(s), nil
