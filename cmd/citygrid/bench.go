@@ -179,7 +179,7 @@ func cmdBench(ctx context.Context, args []string, out io.Writer, log *slog.Logge
 		return err
 	}
 	rows = append(rows, or...)
-	pr, err := benchPlanner(ctx, db.DB, cat, st.N, sel, os.Stderr)
+	pr, err := benchPlanner(ctx, db.DB, dir, cat, st.N, sel, os.Stderr)
 	if err != nil {
 		return err
 	}

@@ -13,16 +13,14 @@ import (
 
 // settleMemory waits until every read model has its first full load in
 // (wait, one function each), then gives back to the system the memory the
-// loads used only while reading, and — unless the operator set GOMEMLIMIT —
-// sets the Go runtime's soft memory limit to what is live then, plus what
-// the caches may grow to (cacheBytes), plus a margin (a quarter of the live
-// heap, at least 64 MB). Without a limit the heap grows to twice what is
-// live before the collector runs (GOGC's default), and the read models are
-// most of what is live, so a serving replica would hold twice their size.
-// The limit is soft: past it the collector runs more often, never more than
-// half the CPU, and nothing fails. A load that fails leaves the settings as
+// loads used only while reading, and — unless the operator set GOGC —
+// lets the heap grow past what is live by about headroom before the
+// collector runs, instead of by all of it (GOGC's default of 100).
+// The read models are most of what is live and hold no pointers, so a
+// collection costs little beside them while a replica at the default
+// would hold twice their size. A load that fails leaves the settings as
 // they are (queries go to SQL until a reload succeeds).
-func settleMemory(ctx context.Context, log *slog.Logger, cacheBytes int64, wait ...func(context.Context) error) {
+func settleMemory(ctx context.Context, log *slog.Logger, headroom int64, wait ...func(context.Context) error) {
 	for _, w := range wait {
 		if err := w(ctx); err != nil {
 			return
@@ -31,14 +29,23 @@ func settleMemory(ctx context.Context, log *slog.Logger, cacheBytes int64, wait 
 	runtime.GC()
 	debug.FreeOSMemory()
 	live := heapLive()
-	limit := "GOMEMLIMIT " + os.Getenv("GOMEMLIMIT")
-	if os.Getenv("GOMEMLIMIT") == "" {
-		n := live + cacheBytes + max(live/4, 64<<20)
-		debug.SetMemoryLimit(n)
-		limit = strconv.FormatInt(n>>20, 10) + " MB"
+	gogc := "GOGC " + os.Getenv("GOGC")
+	if os.Getenv("GOGC") == "" {
+		pct := gcPercent(live, headroom)
+		debug.SetGCPercent(pct)
+		gogc = strconv.Itoa(pct)
 	}
-	log.Info("read models loaded; memory settled", "heap_live_mb", live>>20, "rss_mb", procRSS()>>20, "memory_limit", limit)
+	log.Info("read models loaded; memory settled", "heap_live_mb", live>>20, "rss_mb", procRSS()>>20, "gc_percent", gogc)
 }
+
+// gcPercent is the GOGC that lets a heap of live bytes grow by about
+// headroom between collections: 10 at least, 100 at most.
+func gcPercent(live, headroom int64) int {
+	return int(min(max(headroom*100/max(live, 1), 10), 100))
+}
+
+// gcHeadroom is how far serve lets the heap grow past what is live.
+const gcHeadroom = 32 << 20
 
 // heapLive is the heap the last collection found live, in bytes.
 func heapLive() int64 {

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/citygrid/citygrid/api"
-	"github.com/citygrid/citygrid/internal/featcache"
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/citygrid/citygrid/internal/hexbin"
 	"github.com/citygrid/citygrid/internal/httpapi"
@@ -138,7 +137,7 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 		Features: db.DB, Calendar: cal, Catalog: cat, Registry: reg, Logger: log, OpenAPI: api.OpenAPI,
 		MinPublicCount: opts.MinPublicCount, Web: webFiles, Tiles: db.DB, TileCacheBytes: tileCacheBytes(opts.TileCacheMB), Limits: opts.Limits.Limits})
 	startTiles(ctx, &bg, db.DB, srv, tl, &hooks, log)
-	bg.Go(func() { settleMemory(ctx, log, tileCacheBytes(opts.TileCacheMB)+featcache.DefaultBytes, heat.Wait, tl.Wait) })
+	bg.Go(func() { settleMemory(ctx, log, gcHeadroom, heat.Wait, tl.Wait) })
 	// A key revoked anywhere is forgotten here at once.
 	bg.Go(func() { db.ListenKeyRevocations(ctx, srv.ForgetKey, srv.ForgetKeys, log) })
 	hs := httpServer(srv.Handler(), defaultServerTimeouts(opts.Limits.RequestTimeout))

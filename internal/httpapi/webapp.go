@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -90,13 +91,18 @@ func (f *memFile) ModTime() time.Time         { return time.Time{} }
 func (f *memFile) IsDir() bool                { return false }
 func (f *memFile) Sys() any                   { return nil }
 
-// webAsset is one file of the web map, read once at start.
+// webAsset is one file of the web map, read once at start for its tag and
+// then from the dist at each request (the dist is in the binary; a copy
+// on the heap would hold it twice).
 type webAsset struct {
-	data  []byte
-	gz    []byte // the build's precompressed copy (name + ".gz"), if any
-	etag  string
-	ctype string
-	cache string
+	dist   fs.FS
+	name   string // "": none
+	gzName string // the build's precompressed copy (name + ".gz"); "": none
+	size   int64
+	gzSize int64
+	etag   string
+	ctype  string
+	cache  string
 }
 
 // routesWeb serves the web map from Config.Web: the page at / and /screen
@@ -154,7 +160,7 @@ func loadWeb(dist fs.FS) (map[string]*webAsset, string, error) {
 				a = &webAsset{}
 				assets[base] = a
 			}
-			a.gz = data
+			a.dist, a.gzName, a.gzSize = dist, p, int64(len(data))
 			return nil
 		}
 		a := assets[p]
@@ -163,7 +169,7 @@ func loadWeb(dist fs.FS) (map[string]*webAsset, string, error) {
 			assets[p] = a
 		}
 		sum := sha256.Sum256(data)
-		a.data, a.etag = data, `"`+hex.EncodeToString(sum[:12])+`"`
+		a.dist, a.name, a.size, a.etag = dist, p, int64(len(data)), `"`+hex.EncodeToString(sum[:12])+`"`
 		a.ctype = mime.TypeByExtension(path.Ext(p))
 		switch {
 		case strings.HasSuffix(p, ".pbf"):
@@ -189,11 +195,11 @@ func loadWeb(dist fs.FS) (map[string]*webAsset, string, error) {
 	if _, ok := assets["config.json"]; !ok {
 		if data, err := fs.ReadFile(dist, "config.json"); err == nil {
 			sum := sha256.Sum256(data)
-			assets["config.json"] = &webAsset{data: data, etag: `"` + hex.EncodeToString(sum[:12]) + `"`, ctype: "application/json", cache: "no-cache"}
+			assets["config.json"] = &webAsset{dist: dist, name: "config.json", size: int64(len(data)), etag: `"` + hex.EncodeToString(sum[:12]) + `"`, ctype: "application/json", cache: "no-cache"}
 		}
 	}
 	for p, a := range assets {
-		if a.data == nil { // a .gz without its original
+		if a.name == "" { // a .gz without its original
 			delete(assets, p)
 		}
 	}
@@ -201,9 +207,13 @@ func loadWeb(dist fs.FS) (map[string]*webAsset, string, error) {
 		return nil, "", errors.New("web dist has no index.html: run make web")
 	}
 	extra := ""
-	if a, ok := assets["config.json"]; ok {
+	if _, ok := assets["config.json"]; ok {
+		data, err := fs.ReadFile(dist, "config.json")
+		if err != nil {
+			return nil, "", fmt.Errorf("web config.json: %w", err)
+		}
 		var cfg WebConfig
-		if err := json.Unmarshal(a.data, &cfg); err != nil {
+		if err := json.Unmarshal(data, &cfg); err != nil {
 			return nil, "", fmt.Errorf("web config.json: %w", err)
 		}
 		if u, err := url.Parse(cfg.Basemap); err == nil && u.Host != "" {
@@ -231,13 +241,13 @@ func serveAsset(c echo.Context, assets map[string]*webAsset, name, csp string) e
 		h.Set("Content-Security-Policy", csp)
 		h.Set("Referrer-Policy", "same-origin")
 	}
-	if a.gz != nil {
+	if a.gzName != "" {
 		h.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
 	}
-	body, etag := a.data, a.etag
-	if a.gz != nil && acceptsGzip(c.Request().Header.Get(echo.HeaderAcceptEncoding)) {
+	file, size, etag := a.name, a.size, a.etag
+	if a.gzName != "" && acceptsGzip(c.Request().Header.Get(echo.HeaderAcceptEncoding)) {
 		// Each encoding is its own representation, with its own tag.
-		body, etag = a.gz, strings.TrimSuffix(a.etag, `"`)+`-gz"`
+		file, size, etag = a.gzName, a.gzSize, strings.TrimSuffix(a.etag, `"`)+`-gz"`
 		h.Set(echo.HeaderContentEncoding, "gzip")
 	}
 	h.Set("ETag", etag)
@@ -245,9 +255,14 @@ func serveAsset(c echo.Context, assets map[string]*webAsset, name, csp string) e
 		h.Del(echo.HeaderContentEncoding)
 		return c.NoContent(http.StatusNotModified)
 	}
-	h.Set(echo.HeaderContentLength, strconv.Itoa(len(body)))
+	f, err := a.dist.Open(file)
+	if err != nil {
+		return fmt.Errorf("web map file %s: %w", file, err)
+	}
+	defer f.Close()
+	h.Set(echo.HeaderContentLength, strconv.FormatInt(size, 10))
 	c.Response().WriteHeader(http.StatusOK)
-	_, err := c.Response().Write(body)
+	_, err = io.Copy(c.Response(), f)
 	return err
 }
 
