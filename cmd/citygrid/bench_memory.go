@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -29,6 +30,21 @@ var (
 	serveAddrLine    = regexp.MustCompile(`msg="citygrid serving" addr=(\S+)`)
 	serveSettledLine = regexp.MustCompile(`msg="read models loaded; memory settled".* gc_percent=(\S+)`)
 )
+
+// serveReadiness is the body of base's /readyz ("" if it cannot be read).
+func serveReadiness(ctx context.Context, base string) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
+	if err != nil {
+		return ""
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return string(b)
+}
 
 // benchServeMemory starts `citygrid serve` on the cluster of dataDir (it
 // attaches to the one running), waits until it has loaded every read model
@@ -68,13 +84,20 @@ func benchServeMemory(ctx context.Context, dataDir, key string, paths []string, 
 		_, _ = io.Copy(io.Discard, stderr)
 	}()
 	var base string
-	for _, ch := range []chan string{addr, settled} {
+	select {
+	case base = <-addr:
+	case <-ctx.Done():
+		return m, errors.New("bench: citygrid serve did not start in 10 minutes")
+	}
+	// Until it settles, its readiness says whether a load failed.
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for m.gcPercent == "" {
 		select {
-		case v := <-ch:
-			if ch == addr {
-				base = v
-			} else {
-				m.gcPercent = v
+		case m.gcPercent = <-settled:
+		case <-tick.C:
+			if st := serveReadiness(ctx, base); strings.Contains(st, "failed") {
+				return m, fmt.Errorf("bench: citygrid serve: a read model did not load: %s", st)
 			}
 		case <-ctx.Done():
 			return m, errors.New("bench: citygrid serve did not load its read models in 10 minutes")

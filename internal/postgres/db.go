@@ -38,6 +38,7 @@ type DB struct {
 	// recent remembers when the incidents this process wrote lately
 	// occurred: a lifecycle action then locks the row in its own partition.
 	recent *occurredCache
+	named  namedStatements
 }
 
 // occurredCache maps ids to occurred_at, direct-mapped: an id's slot is

@@ -388,7 +388,11 @@ func (db *DB) createIncident(ctx context.Context, x *grid.Incident, actor string
 	// read models, which hear of it only from here.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	err = db.pool.QueryRow(wctx, statement, args).Scan(&id)
+	sql, pos, err := db.named.positional(statement, args)
+	if err != nil {
+		return false, err
+	}
+	err = db.pool.QueryRow(wctx, sql, pos...).Scan(&id)
 	if err == nil && id == nil {
 		err = errDuplicate
 	}
@@ -573,8 +577,12 @@ func (db *DB) Transition(ctx context.Context, id int64, action, actor, note stri
 		// Once sent, the statement runs to its end whatever becomes of the
 		// request (see createIncident); if it fails, the incident is told
 		// changed all the same, which changes nothing if it did not.
+		sql, pos, err := db.named.positional(transitionSQL, args)
+		if err != nil {
+			return x, ev, err
+		}
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		rows, err := db.pool.Query(wctx, transitionSQL, args)
+		rows, err := db.pool.Query(wctx, sql, pos...)
 		if err != nil {
 			cancel()
 			db.incidentsChanged(IncidentChange{IDs: []grid.IDRange{{First: id, Last: id}}})

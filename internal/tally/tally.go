@@ -97,6 +97,10 @@ const (
 	baseLead = 1 << 20
 )
 
+// partChunks bounds the chunks one read of a full load covers: 262,144
+// ids, under a second of reading.
+const partChunks = 256
+
 func newChunk() *chunk { return &chunk{minOcc: math.MaxUint32, columns: new(columns)} }
 
 // bytes is the memory the chunk's values take.
@@ -370,7 +374,9 @@ func (t *Tally) Load(ctx context.Context) (err error) {
 }
 
 // readAll reads every incident into new chunks, in parts of whole chunks
-// on every core.
+// on every core: at least four a core, at most partChunks chunks each, so
+// that every read stays short (the store's statement timeout holds for
+// each) however many incidents there are.
 func (t *Tally) readAll(ctx context.Context) (map[int64]*chunk, error) {
 	first, last, err := t.src.IDBounds(ctx)
 	if err != nil {
@@ -383,7 +389,7 @@ func (t *Tally) readAll(ctx context.Context) (map[int64]*chunk, error) {
 	first = max(first, 0)
 	lo, hi := first>>chunkBits, last>>chunkBits
 	workers := runtime.GOMAXPROCS(0)
-	parts := min(hi-lo+1, int64(4*workers))
+	parts := min(hi-lo+1, max(int64(4*workers), (hi-lo+partChunks)/partChunks))
 	per := (hi - lo + parts) / parts
 	type part struct{ from, to int64 } // chunk numbers, to excluded
 	work := make(chan part, parts)
