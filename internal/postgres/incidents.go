@@ -381,7 +381,10 @@ func (db *DB) createIncident(ctx context.Context, x *grid.Incident, actor string
 	var id *int64
 	statement := createIncidentSQL
 	if side.statement != "" {
-		statement, args["side"] = side.statement, side.arg
+		statement = side.statement
+		for k, v := range side.args {
+			args[k] = v
+		}
 	}
 	// Once sent, the statement runs to its end whatever becomes of the
 	// request: a create that committed unseen would be missing from the

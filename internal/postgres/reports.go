@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
 	"github.com/jackc/pgx/v5"
@@ -14,45 +13,31 @@ import (
 
 // sideRow is one more row written in the statement that creates an
 // incident: the statement createStatement made with a CTE that inserts
-// from i, the new incident, and its one argument, @side; via names the
-// surface in the audit row ("" the JSON API).
+// from i, the new incident, and its own arguments, args (named sr_…,
+// beside the incident's); via names the surface in the audit row ("" the
+// JSON API).
 type sideRow struct {
 	statement string
-	arg       any
+	args      pgx.NamedArgs
 	via       string
 }
 
-// serviceRequestCTE writes an Open311 request's side row from the JSON
-// object in @side, only when the incident itself was written.
+// serviceRequestCTE writes an Open311 request's side row, only when the
+// incident itself was written; its occurred_at is the incident's own
+// argument, so the partition key is the row's to the microsecond.
 const serviceRequestCTE = `,
 		s AS (
 			INSERT INTO open311_request (incident_id, occurred_at, key_id, address, address_id, media_url, attributes,
 				email, first_name, last_name, phone, device_id, account_id)
-			SELECT i.id, j.occurred_at, j.key_id, j.address, j.address_id, nullif(j.media_url, ''), j.attributes,
-				nullif(j.email, ''), nullif(j.first_name, ''), nullif(j.last_name, ''), nullif(j.phone, ''),
-				nullif(j.device_id, ''), nullif(j.account_id, '')
-			FROM i, jsonb_to_record(@side::jsonb) AS j(occurred_at timestamptz, key_id bigint, address text, address_id text,
-				media_url text, attributes jsonb, email text, first_name text, last_name text, phone text, device_id text, account_id text)
+			SELECT i.id, @occurred_at::timestamptz, @sr_key_id::bigint, @sr_address::text, @sr_address_id::text,
+				nullif(@sr_media_url::text, ''), @sr_attributes::jsonb,
+				nullif(@sr_email::text, ''), nullif(@sr_first_name::text, ''), nullif(@sr_last_name::text, ''),
+				nullif(@sr_phone::text, ''), nullif(@sr_device_id::text, ''), nullif(@sr_account_id::text, '')
+			FROM i
 		)`
 
 // createServiceRequestSQL creates an incident and its Open311 side row.
 var createServiceRequestSQL = createStatement(serviceRequestCTE)
-
-// serviceRequestRow is the JSON of @side.
-type serviceRequestRow struct {
-	OccurredAt time.Time           `json:"occurred_at"`
-	KeyID      int64               `json:"key_id"`
-	Address    string              `json:"address"`
-	AddressID  string              `json:"address_id"`
-	MediaURL   string              `json:"media_url"`
-	Attributes map[string][]string `json:"attributes"`
-	Email      string              `json:"email"`
-	FirstName  string              `json:"first_name"`
-	LastName   string              `json:"last_name"`
-	Phone      string              `json:"phone"`
-	DeviceID   string              `json:"device_id"`
-	AccountID  string              `json:"account_id"`
-}
 
 // CreateServiceRequest stores an incident made through Open311 and its
 // side row (the creating key, address, media, attributes, contact) in one
@@ -63,19 +48,18 @@ func (db *DB) CreateServiceRequest(ctx context.Context, x *grid.Incident, r *gri
 	if r.KeyID <= 0 {
 		return false, grid.Errorf(grid.Invalid, "a service request needs the id of the key that creates it")
 	}
-	attrs := r.Attributes
-	if attrs == nil {
-		attrs = map[string][]string{}
+	attrs := "{}"
+	if len(r.Attributes) > 0 {
+		b, err := json.Marshal(r.Attributes)
+		if err != nil {
+			return false, fmt.Errorf("CreateServiceRequest: %w", err)
+		}
+		attrs = string(b)
 	}
-	// The partition key as the incident's row stores it: pgx sends whole
-	// microseconds, and the JSON's text would be rounded, not cut.
-	row, err := json.Marshal(serviceRequestRow{OccurredAt: x.OccurredAt.Truncate(time.Microsecond), KeyID: r.KeyID, Address: r.Address, AddressID: r.AddressID,
-		MediaURL: r.MediaURL, Attributes: attrs, Email: r.Contact.Email, FirstName: r.Contact.FirstName,
-		LastName: r.Contact.LastName, Phone: r.Contact.Phone, DeviceID: r.Contact.DeviceID, AccountID: r.Contact.AccountID})
-	if err != nil {
-		return false, fmt.Errorf("CreateServiceRequest: %w", err)
-	}
-	created, err = db.createIncident(ctx, x, actor, sideRow{statement: createServiceRequestSQL, arg: string(row), via: "open311"})
+	created, err = db.createIncident(ctx, x, actor, sideRow{statement: createServiceRequestSQL, via: "open311", args: pgx.NamedArgs{
+		"sr_key_id": r.KeyID, "sr_address": r.Address, "sr_address_id": r.AddressID, "sr_media_url": r.MediaURL,
+		"sr_attributes": attrs, "sr_email": r.Contact.Email, "sr_first_name": r.Contact.FirstName, "sr_last_name": r.Contact.LastName,
+		"sr_phone": r.Contact.Phone, "sr_device_id": r.Contact.DeviceID, "sr_account_id": r.Contact.AccountID}})
 	if err != nil || created {
 		return created, err
 	}
