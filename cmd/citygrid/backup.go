@@ -126,7 +126,7 @@ func cmdRestore(ctx context.Context, args []string, out io.Writer, log *slog.Log
 	}
 	defer db.Close(context.Background())
 	name := databaseName(ctx, db)
-	if others, err := otherSessions(ctx, db); err != nil {
+	if others, err := otherSessionsSettled(ctx, db); err != nil {
 		return err
 	} else if others != "" {
 		return fmt.Errorf("restore: %s is in use (%s): stop every serve and client of it first", name, others)
@@ -428,6 +428,25 @@ func databaseName(ctx context.Context, db *pgx.Conn) string {
 
 // otherSessions describes the other client sessions on the database; "" if
 // none.
+// otherSessionsSettled is otherSessions once the sessions that are ending
+// have gone: a client that has just closed its connection stays in
+// pg_stat_activity a moment longer, so sessions are looked for again, for
+// up to two seconds, before they count.
+func otherSessionsSettled(ctx context.Context, db *pgx.Conn) (string, error) {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		others, err := otherSessions(ctx, db)
+		if err != nil || others == "" || time.Now().After(deadline) {
+			return others, err
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 func otherSessions(ctx context.Context, db *pgx.Conn) (string, error) {
 	var n int
 	var apps string
