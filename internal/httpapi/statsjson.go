@@ -24,7 +24,20 @@ func (o *statsOut) appendJSON(b []byte) []byte {
 	b = append(b, `,"to":`...)
 	b = appendJSONTime(b, o.To)
 	b = append(b, `,"groups":[`...)
-	var keys []string
+	// Every group's categories in one sorted list, sorted once: a group
+	// writes the ones it has in that order (encoding/json's, sorted keys)
+	// without sorting its own.
+	seen := map[string]struct{}{}
+	for i := range o.Groups {
+		for k := range o.Groups[i].ByCategory {
+			seen[k] = struct{}{}
+		}
+	}
+	keys := make([]string, 0, len(seen))
+	for k := range seen {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
 	for i := range o.Groups {
 		g := &o.Groups[i]
 		if i > 0 {
@@ -36,18 +49,19 @@ func (o *statsOut) appendJSON(b []byte) []byte {
 		b = appendQuoted(b, g.Name)
 		b = appendJSONInt(b, `,"total":`, g.Total)
 		b = append(b, `,"by_category":{`...)
-		keys = keys[:0]
-		for k := range g.ByCategory {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for j, k := range keys {
-			if j > 0 {
+		first := true
+		for _, k := range keys {
+			n, ok := g.ByCategory[k]
+			if !ok {
+				continue
+			}
+			if !first {
 				b = append(b, ',')
 			}
+			first = false
 			b = appendQuoted(b, k)
 			b = append(b, ':')
-			b = strconv.AppendInt(b, g.ByCategory[k], 10)
+			b = strconv.AppendInt(b, n, 10)
 		}
 		b = append(b, '}')
 		b = appendJSONInt(b, `,"due_to_handle":`, g.DueToHandle)
