@@ -426,8 +426,6 @@ func databaseName(ctx context.Context, db *pgx.Conn) string {
 	return fmt.Sprintf("database %q", name)
 }
 
-// otherSessions describes the other client sessions on the database; "" if
-// none.
 // otherSessionsSettled is otherSessions once the sessions that are ending
 // have gone: a client that has just closed its connection stays in
 // pg_stat_activity a moment longer, so sessions are looked for again, for
@@ -447,6 +445,8 @@ func otherSessionsSettled(ctx context.Context, db *pgx.Conn) (string, error) {
 	}
 }
 
+// otherSessions describes the other client sessions on the database; "" if
+// none.
 func otherSessions(ctx context.Context, db *pgx.Conn) (string, error) {
 	var n int
 	var apps string

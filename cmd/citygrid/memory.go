@@ -29,11 +29,13 @@ func settleMemory(ctx context.Context, log *slog.Logger, headroom int64, wait ..
 	runtime.GC()
 	debug.FreeOSMemory()
 	live := heapLive()
-	gogc := "GOGC " + os.Getenv("GOGC")
-	if os.Getenv("GOGC") == "" {
+	gogc := os.Getenv("GOGC")
+	if gogc == "" {
 		pct := gcPercent(live, headroom)
 		debug.SetGCPercent(pct)
 		gogc = strconv.Itoa(pct)
+	} else {
+		gogc = "GOGC " + gogc
 	}
 	log.Info("read models loaded; memory settled", "heap_live_mb", live>>20, "rss_mb", procRSS()>>20, "gc_percent", gogc)
 }

@@ -21,8 +21,7 @@ func TestChunkTimes(t *testing.T) {
 			case 0: // no when
 			case 1:
 				e.when = e.occ + uint32(r.IntN(30*86400))
-			case 2:
-				e.cat = 0
+			case 2: // emptied
 				e = entry{}
 			default:
 				e.when = e.occ + uint32(r.IntN(90*86400))

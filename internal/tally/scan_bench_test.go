@@ -13,8 +13,8 @@ import (
 )
 
 // synthetic is a source of n incidents over the year before now, by id
-// in the order they occurred, in 2,213
-// cells of 19 towns, 40 categories and 38 departments.
+// in the order they occurred, in 2,213 cells of 19 towns, 40 categories
+// and 38 departments.
 type synthetic struct{ n int }
 
 func (s synthetic) IDBounds(context.Context) (int64, int64, error) { return 1, int64(s.n), nil }

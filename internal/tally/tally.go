@@ -60,10 +60,9 @@ type chunk struct {
 
 	// The whens, in full, once one did not fit three bytes; nil before.
 	wide *[chunkSize]uint32
-	// base is what a narrow when is an offset from: its first entry's
-	// occurrence, less baseLead.
-	base  uint32
-	based bool
+	// base is what a narrow when is an offset from: the occurrence of the
+	// entry set while the chunk held no other, less baseLead.
+	base uint32
 
 	// Bounds over the entries (they only widen), for skipping whole
 	// chunks; n counts the entries.
@@ -134,8 +133,8 @@ func (c *chunk) set(slot int, e entry) {
 // setWhen stores a slot's when, narrow if it fits, widening the chunk if
 // not.
 func (c *chunk) setWhen(slot int, e entry) {
-	if e.cat != 0 && !c.based {
-		c.based, c.base = true, e.occ-min(e.occ, baseLead)
+	if e.cat != 0 && c.n == 0 { // every other slot empty (set counted this one out)
+		c.base = e.occ - min(e.occ, baseLead)
 	}
 	if c.wide == nil {
 		w := uint32(noWhen)
