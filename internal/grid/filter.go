@@ -157,6 +157,22 @@ func FacilityQueryables() []Queryable {
 	}
 }
 
+// Required is a geometry every feature c selects must meet, when c
+// requires an intersection (alone, or as one of its conjuncts).
+func Required(c Cond) (orb.Geometry, bool) {
+	switch c := c.(type) {
+	case Intersects:
+		return c.Geometry, true
+	case And:
+		for _, x := range c {
+			if g, ok := Required(x); ok {
+				return g, true
+			}
+		}
+	}
+	return nil, false
+}
+
 // FeatureQuery selects the features of a collection: the condition, a
 // time window on the collection's time property (occurred_at for
 // incidents; zero ends are open, From inclusive, To inclusive), a town

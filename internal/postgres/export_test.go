@@ -5,3 +5,6 @@ package postgres
 const ChinaTimeSQL = chinaTime
 
 func OpenStatusSQL() string { return openStatusSQL() }
+
+// H3Cover is the H3 read of a small box.
+var H3Cover = h3Cover

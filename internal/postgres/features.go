@@ -2,12 +2,15 @@ package postgres
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
+	"github.com/citygrid/citygrid/internal/hexbin"
 	"github.com/jackc/pgx/v5"
+	"github.com/paulmach/orb"
 )
 
 // MaxFeatures caps one page of IncidentFeatures and FacilityFeatures; a
@@ -50,11 +53,26 @@ func (db *DB) IncidentFeatures(ctx context.Context, q grid.FeatureQuery) (out []
 	}
 	var a sqlArgs
 	var where []string
+	// A small spatial filter is read through its H3 cells; the cells,
+	// then, only filter what that read finds (so that either read selects
+	// the same incidents).
+	var outer []string
+	nearby := false
 	if q.Cells != nil {
 		if len(q.Cells) == 0 {
 			return []grid.Incident{}, nil
 		}
-		where = append(where, "cell_code = ANY("+a.add(q.Cells)+"::text[])")
+		cells := "cell_code = ANY(" + a.add(q.Cells) + "::text[])"
+		if g, ok := grid.Required(q.Where); ok {
+			if c, ok := h3Cover(g.Bound()); ok {
+				where, nearby = append(where, "h3 = ANY("+a.add(c)+"::bigint[])"), true
+			}
+		}
+		if nearby {
+			outer = append(outer, cells)
+		} else {
+			where = append(where, cells)
+		}
 	}
 	if q.Town != "" {
 		where = append(where, "town_code = "+a.add(q.Town)+"::text")
@@ -80,7 +98,7 @@ func (db *DB) IncidentFeatures(ctx context.Context, q grid.FeatureQuery) (out []
 		}
 		where = append(where, c)
 	}
-	sql := newestFirst(featureIncidentSelect, where, after, q.Cells, limit)
+	sql := newestFirst(featureIncidentSelect, where, outer, after, nearby || fewOf(q.Cells), limit)
 	rows, err := db.pool.Query(ctx, sql, a.args...)
 	if err != nil {
 		return nil, db.classify(err)
@@ -103,30 +121,61 @@ func (db *DB) IncidentFeatures(ctx context.Context, q grid.FeatureQuery) (out []
 // whole before it is ordered: some 450 incidents a cell a year.
 const fewCells = 64
 
-// newestFirst selects from sel (a SELECT … FROM incident) what where and
-// the keyset condition after ("" none) hold, newest (highest id) first, at
-// most limit. Through a few cells the selection is read whole first (the
-// cell index) and then cut and sorted: left to itself the planner walks
-// every partition's primary key — backwards hoping to meet limit matches
-// early, or as a bitmap for the cursor — which reads the whole table when
-// the cells hold fewer rows (50 ms instead of 4 for a 1 km² box of
-// 1,000,000 incidents).
-func newestFirst(sel string, where []string, after string, cells []string, limit int) string {
+// fewOf reports whether cells (nil: no cell condition) are few enough
+// to be read whole before ordering.
+func fewOf(cells []string) bool { return cells != nil && len(cells) <= fewCells }
+
+// maxCover is the most H3 cells a spatial filter is read through (some
+// 15 km² at resolution 10); a larger one is read through its grid cells,
+// which then hold little more than it.
+const maxCover = 1000
+
+// h3Cover is the resolution-10 H3 cells (incident.h3, its index
+// incident_h3) that hold every point of b, when there are at most
+// maxCover. A 1 km² box of the old town meets 9 grid cells holding 7,465
+// incidents of 1,000,000, and 101 H3 cells holding 970, for 455 in the
+// box: reading through the H3 cells takes 3.5 ms of PostgreSQL's time
+// where the grid cells take 10.5.
+func h3Cover(b orb.Bound) ([]int64, bool) {
+	cells, ok := hexbin.Meeting(b, maxCover)
+	if !ok {
+		return nil, false
+	}
+	out := make([]int64, len(cells))
+	for i, c := range cells {
+		out[i] = int64(c)
+	}
+	slices.Sort(out)
+	return out, true
+}
+
+// newestFirst selects from sel (a SELECT … FROM incident) what where, the
+// conditions outer and the keyset condition after ("" none) hold, newest
+// (highest id) first, at most limit. A small selection (few: through a
+// few cells, or the H3 cells of a small box) is read whole first through
+// where, and then filtered by outer, cut and sorted: left to itself the
+// planner walks every partition's primary key — backwards hoping to meet
+// limit matches early, or as a bitmap for the cursor — which reads the
+// whole table when the cells hold fewer rows (50 ms instead of 4 for a
+// 1 km² box of 1,000,000 incidents). Otherwise every condition filters
+// the one scan.
+func newestFirst(sel string, where, outer []string, after string, few bool, limit int) string {
 	tail := " ORDER BY id DESC LIMIT " + strconv.Itoa(limit)
-	if cells != nil && len(cells) <= fewCells {
+	if after != "" {
+		outer = append(outer, after)
+	}
+	if few {
 		sql := "WITH sel AS MATERIALIZED (" + sel
 		if len(where) > 0 {
 			sql += " WHERE " + strings.Join(where, " AND ")
 		}
 		sql += ") SELECT * FROM sel"
-		if after != "" {
-			sql += " WHERE " + after
+		if len(outer) > 0 {
+			sql += " WHERE " + strings.Join(outer, " AND ")
 		}
 		return sql + tail
 	}
-	if after != "" {
-		where = append(where, after)
-	}
+	where = append(where, outer...)
 	if len(where) > 0 {
 		sel += " WHERE " + strings.Join(where, " AND ")
 	}

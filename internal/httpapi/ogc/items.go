@@ -275,7 +275,7 @@ func (a *api) items(c echo.Context) error {
 	crsHeader := "<" + q.crs.URI + ">"
 	if key != "" {
 		var area *orb.Bound
-		if g, ok := spatialFilter(q.where); ok {
+		if g, ok := grid.Required(q.where); ok {
 			b := g.Bound()
 			area = &b
 		}
@@ -481,27 +481,11 @@ func writeFacility(w *jw, crs param.OGCCRS, f *grid.Facility) {
 	w.raw("}}}")
 }
 
-// spatialFilter is a geometry every feature c selects must meet, when c
-// requires an intersection (alone, or as one of its conjuncts).
-func spatialFilter(c grid.Cond) (orb.Geometry, bool) {
-	switch c := c.(type) {
-	case grid.Intersects:
-		return c.Geometry, true
-	case grid.And:
-		for _, x := range c {
-			if g, ok := spatialFilter(x); ok {
-				return g, true
-			}
-		}
-	}
-	return nil, false
-}
-
 // incidentQuery is the store query of an incidents page: with a bbox, the
 // snapshot's cells meeting it let the store use its cell index.
 func incidentQuery(snap *locate.Snapshot, q itemsQuery, town string, limit int) grid.FeatureQuery {
 	fq := grid.FeatureQuery{Where: q.where, From: q.from, To: q.to, Town: town, Limit: limit, After: q.after}
-	if g, ok := spatialFilter(q.where); ok {
+	if g, ok := grid.Required(q.where); ok {
 		cells := []string{}
 		snap.CellsMeeting(g, func(x *grid.Cell) bool {
 			if town == "" || x.TownCode == town {
