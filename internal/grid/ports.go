@@ -2,6 +2,7 @@ package grid
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -118,11 +119,45 @@ type StatsFilter struct {
 	Town       string // a town-scoped caller sees only its town
 }
 
+// CategoryCounts are a group's incidents per category: N[i] of
+// Codes[i], no code listed twice. A count may be 0: the rows of one
+// answer may share one Codes, each with its own N (a year by cell is
+// 2,213 groups of some 100 categories, which maps would hold in 14 MB).
+type CategoryCounts struct {
+	Codes []string
+	N     []int64
+}
+
+// Of is the count of code.
+func (c CategoryCounts) Of(code string) int64 {
+	var n int64
+	for i, k := range c.Codes {
+		if k == code {
+			n += c.N[i]
+		}
+	}
+	return n
+}
+
+// Map is the counts that are not 0, by code.
+func (c CategoryCounts) Map() map[string]int64 {
+	m := map[string]int64{}
+	for i, k := range c.Codes {
+		if c.N[i] != 0 {
+			m[k] += c.N[i]
+		}
+	}
+	return m
+}
+
+// String writes the counts that are not 0 as fmt writes Map.
+func (c CategoryCounts) String() string { return fmt.Sprint(c.Map()) }
+
 // StatsRow is one group's counts and evaluation ratios (DOMAIN.md).
 type StatsRow struct {
 	Key, Name     string
 	Total         int64
-	ByCategory    map[string]int64
+	ByCategory    CategoryCounts
 	DueToHandle   int64 // dispatched (entered the handling loop), not cancelled
 	Handled       int64
 	HandledOnTime int64

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -474,7 +473,7 @@ func (s *Server) findIncidents(c echo.Context) error {
 		if next != "" {
 			fc.Links = []link{{Rel: "next", Type: mimeGeoJSON, Href: next}}
 		}
-		if body, err = json.Marshal(fc); err != nil {
+		if body, err = appendIncidentCollection(make([]byte, 0, 128+incidentJSONSize*len(xs)), &fc); err != nil {
 			return err
 		}
 	} else {
@@ -482,7 +481,7 @@ func (s *Server) findIncidents(c echo.Context) error {
 		for i := range xs {
 			list = append(list, s.incidentDTO(principal(c), &xs[i], crs, nil))
 		}
-		if body, err = json.Marshal(map[string]any{"incidents": list, "next": next}); err != nil {
+		if body, err = appendIncidentPage(make([]byte, 0, 128+incidentJSONSize*len(xs)), list, next); err != nil {
 			return err
 		}
 		ct = echo.MIMEApplicationJSON

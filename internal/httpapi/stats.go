@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -34,21 +35,29 @@ type statsOut struct {
 }
 
 type statsGroup struct {
-	Code          string           `json:"code"`
-	Name          string           `json:"name"`
-	Total         int64            `json:"total"`
-	ByCategory    map[string]int64 `json:"by_category"`
-	DueToHandle   int64            `json:"due_to_handle"`
-	Handled       int64            `json:"handled"`
-	HandledOnTime int64            `json:"handled_on_time"`
-	DueToClose    int64            `json:"due_to_close"`
-	Closed        int64            `json:"closed"`
-	ClosedOnTime  int64            `json:"closed_on_time"`
-	Reworked      int64            `json:"reworked"`
-	Extended      int64            `json:"extended"`
-	Ratios        statsRatios      `json:"ratios"`
-	Accurate      int64            `json:"accurate_dispatches"`
-	Series        []seriesPoint    `json:"series,omitempty"`
+	Code          string         `json:"code"`
+	Name          string         `json:"name"`
+	Total         int64          `json:"total"`
+	ByCategory    categoryCounts `json:"by_category"`
+	DueToHandle   int64          `json:"due_to_handle"`
+	Handled       int64          `json:"handled"`
+	HandledOnTime int64          `json:"handled_on_time"`
+	DueToClose    int64          `json:"due_to_close"`
+	Closed        int64          `json:"closed"`
+	ClosedOnTime  int64          `json:"closed_on_time"`
+	Reworked      int64          `json:"reworked"`
+	Extended      int64          `json:"extended"`
+	Ratios        statsRatios    `json:"ratios"`
+	Accurate      int64          `json:"accurate_dispatches"`
+	Series        []seriesPoint  `json:"series,omitempty"`
+}
+
+// categoryCounts are written as an object of the counts that are not 0,
+// by code.
+type categoryCounts grid.CategoryCounts
+
+func (c categoryCounts) MarshalJSON() ([]byte, error) {
+	return json.Marshal(grid.CategoryCounts(c).Map())
 }
 
 // statsRatios are the evaluation ratios of DOMAIN.md; null when the
@@ -154,7 +163,7 @@ func (s *Server) stats(c echo.Context) error {
 		Groups: make([]statsGroup, 0, len(rows))}
 	for i := range rows {
 		r := &rows[i]
-		g := statsGroup{Code: r.Key, Name: statsName(snap, f.GroupBy, r.Key), Total: r.Total, ByCategory: r.ByCategory,
+		g := statsGroup{Code: r.Key, Name: statsName(snap, f.GroupBy, r.Key), Total: r.Total, ByCategory: categoryCounts(r.ByCategory),
 			DueToHandle: r.DueToHandle, Handled: r.Handled, HandledOnTime: r.HandledOnTime,
 			DueToClose: r.DueToClose, Closed: r.Closed, ClosedOnTime: r.ClosedOnTime,
 			Reworked: r.Reworked, Extended: r.Extended, Accurate: r.DueToHandle - r.Reworked,
@@ -163,9 +172,6 @@ func (s *Server) stats(c echo.Context) error {
 				Handling: ratio(r.Handled, r.DueToHandle), OnTimeHandling: ratio(r.HandledOnTime, r.DueToHandle),
 				Rework: ratio(r.Reworked, r.DueToClose), Extension: ratio(r.Extended, r.DueToHandle),
 			}}
-		if g.ByCategory == nil {
-			g.ByCategory = map[string]int64{}
-		}
 		for _, p := range r.Series {
 			g.Series = append(g.Series, seriesPoint{Start: p.Start.In(grid.ChinaTime()), Count: p.Count})
 		}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -24,20 +25,11 @@ func (o *statsOut) appendJSON(b []byte) []byte {
 	b = append(b, `,"to":`...)
 	b = appendJSONTime(b, o.To)
 	b = append(b, `,"groups":[`...)
-	// Every group's categories in one sorted list, sorted once: a group
-	// writes the ones it has in that order (encoding/json's, sorted keys)
-	// without sorting its own.
-	seen := map[string]struct{}{}
-	for i := range o.Groups {
-		for k := range o.Groups[i].ByCategory {
-			seen[k] = struct{}{}
-		}
-	}
-	keys := make([]string, 0, len(seen))
-	for k := range seen {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	// A group writes its categories in code order (encoding/json's, sorted
+	// keys). The order of a list of codes is found once: the rows of an
+	// answer from the read model share one list.
+	var listed []string
+	var order []int
 	for i := range o.Groups {
 		g := &o.Groups[i]
 		if i > 0 {
@@ -49,17 +41,25 @@ func (o *statsOut) appendJSON(b []byte) []byte {
 		b = appendQuoted(b, g.Name)
 		b = appendJSONInt(b, `,"total":`, g.Total)
 		b = append(b, `,"by_category":{`...)
+		c := g.ByCategory
+		if len(c.Codes) != len(listed) || len(c.Codes) > 0 && &c.Codes[0] != &listed[0] {
+			listed, order = c.Codes, make([]int, len(c.Codes))
+			for j := range order {
+				order[j] = j
+			}
+			slices.SortFunc(order, func(x, y int) int { return strings.Compare(listed[x], listed[y]) })
+		}
 		first := true
-		for _, k := range keys {
-			n, ok := g.ByCategory[k]
-			if !ok {
+		for _, j := range order {
+			n := c.N[j]
+			if n == 0 {
 				continue
 			}
 			if !first {
 				b = append(b, ',')
 			}
 			first = false
-			b = appendQuoted(b, k)
+			b = appendQuoted(b, c.Codes[j])
 			b = append(b, ':')
 			b = strconv.AppendInt(b, n, 10)
 		}
@@ -121,7 +121,11 @@ func appendJSONRatio(b []byte, r *float64) []byte {
 	if r == nil || math.IsNaN(*r) || math.IsInf(*r, 0) {
 		return append(b, "null"...)
 	}
-	f := *r
+	return appendJSONFloat(b, *r)
+}
+
+// appendJSONFloat writes a finite f as encoding/json writes a float64.
+func appendJSONFloat(b []byte, f float64) []byte {
 	format := byte('f')
 	if a := math.Abs(f); a != 0 && (a < 1e-6 || a >= 1e21) {
 		format = 'e'
@@ -142,36 +146,46 @@ func appendJSONRatio(b []byte, r *float64) []byte {
 func appendQuoted(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
+	start := 0 // s[start:i] is written as it is
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
 				b = append(b, '\\', c)
-			case c == '\n':
+			case '\n':
 				b = append(b, '\\', 'n')
-			case c == '\r':
+			case '\r':
 				b = append(b, '\\', 'r')
-			case c == '\t':
+			case '\t':
 				b = append(b, '\\', 't')
-			case c < 0x20 || c == '<' || c == '>' || c == '&':
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
 			default:
-				b = append(b, c)
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
 			}
 			i++
+			start = i
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
+		invalid := r == utf8.RuneError && size == 1
+		if !invalid && r != '\u2028' && r != '\u2029' {
+			i += size
+			continue
+		}
+		b = append(b, s[start:i]...)
+		if invalid {
 			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
+		} else {
 			b = append(b, '\\', 'u', '2', '0', '2', hex[r&15])
-		default:
-			b = append(b, s[i:i+size]...)
 		}
 		i += size
+		start = i
 	}
+	b = append(b, s[start:]...)
 	return append(b, '"')
 }

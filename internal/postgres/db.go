@@ -39,6 +39,7 @@ type DB struct {
 	// occurred: a lifecycle action then locks the row in its own partition.
 	recent *occurredCache
 	named  namedStatements
+	covers *coverCache // the H3 covers of recent boxes
 }
 
 // occurredCache maps ids to occurred_at, direct-mapped: an id's slot is
@@ -124,7 +125,7 @@ func OpenWith(ctx context.Context, url string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("open database: %w", err)
 		}
 	}
-	return &DB{pool: pool, batch: batch, feed: newRollupFeed(), exact: &hexbin.Exact{}, tiles: &changeFeed{}, recent: &occurredCache{}}, nil
+	return &DB{pool: pool, batch: batch, feed: newRollupFeed(), exact: &hexbin.Exact{}, tiles: &changeFeed{}, recent: &occurredCache{}, covers: &coverCache{}}, nil
 }
 
 // Close waits for background merges of busy rollup slices, sends the

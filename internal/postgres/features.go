@@ -2,9 +2,13 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
+	"hash/fnv"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/citygrid/citygrid/internal/grid"
@@ -64,7 +68,7 @@ func (db *DB) IncidentFeatures(ctx context.Context, q grid.FeatureQuery) (out []
 		}
 		cells := "cell_code = ANY(" + a.add(q.Cells) + "::text[])"
 		if g, ok := grid.Required(q.Where); ok {
-			if c, ok := h3Cover(g.Bound()); ok {
+			if c, ok := db.covers.cover(g.Bound()); ok {
 				where, nearby = append(where, "h3 = ANY("+a.add(c)+"::bigint[])"), true
 			}
 		}
@@ -147,6 +151,43 @@ func h3Cover(b orb.Bound) ([]int64, bool) {
 	}
 	slices.Sort(out)
 	return out, true
+}
+
+// coverCache keeps the H3 covers of recent boxes, direct-mapped by the
+// box: the pages of a box after its first (GIS clients page by next
+// links, which keep the box) skip h3's overlap test, some 0.5 ms for
+// 1 km². A cover is never changed once stored. Safe for concurrent use.
+type coverCache struct {
+	mu    sync.Mutex
+	slots [256]struct {
+		b     orb.Bound
+		cells []int64
+	}
+}
+
+// cover is h3Cover(b), from the cache when b was asked lately.
+func (c *coverCache) cover(b orb.Bound) ([]int64, bool) {
+	h := fnv.New32a()
+	var buf [32]byte
+	for i, v := range [4]float64{b.Min[0], b.Min[1], b.Max[0], b.Max[1]} {
+		binary.LittleEndian.PutUint64(buf[8*i:], math.Float64bits(v))
+	}
+	_, _ = h.Write(buf[:])
+	slot := &c.slots[h.Sum32()%uint32(len(c.slots))]
+	c.mu.Lock()
+	if slot.cells != nil && slot.b == b {
+		cells := slot.cells
+		c.mu.Unlock()
+		return cells, true
+	}
+	c.mu.Unlock()
+	cells, ok := h3Cover(b)
+	if ok {
+		c.mu.Lock()
+		slot.b, slot.cells = b, cells
+		c.mu.Unlock()
+	}
+	return cells, ok
 }
 
 // newestFirst selects from sel (a SELECT … FROM incident) what where, the

@@ -485,7 +485,7 @@ func (db *DB) FindIncidents(ctx context.Context, f grid.IncidentFilter) (out []g
 		// ST_Intersects, not &&: a box's && is rounded out to float4, which
 		// takes in points up to a metre outside it here.
 		where = append(where, "ST_Intersects(geom, ST_MakeEnvelope("+arg(b[0])+", "+arg(b[1])+", "+arg(b[2])+", "+arg(b[3])+", 4326))")
-		if c, ok := h3Cover(orb.Bound{Min: orb.Point{b[0], b[1]}, Max: orb.Point{b[2], b[3]}}); ok {
+		if c, ok := db.covers.cover(orb.Bound{Min: orb.Point{b[0], b[1]}, Max: orb.Point{b[2], b[3]}}); ok {
 			where, nearby = append(where, "h3 = ANY("+arg(c)+"::bigint[])"), true
 		}
 	}

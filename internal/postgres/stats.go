@@ -104,6 +104,7 @@ func (db *DB) Stats(ctx context.Context, f grid.StatsFilter) (out []grid.StatsRo
 		return nil, db.classify(err)
 	}
 	byKey := map[string]*grid.StatsRow{}
+	catAt := map[[2]string]int{} // (key, category) → its index in the row's ByCategory
 	var (
 		k, cat string
 		due    bool
@@ -112,11 +113,17 @@ func (db *DB) Stats(ctx context.Context, f grid.StatsFilter) (out []grid.StatsRo
 	_, err = pgx.ForEachRow(rows, []any{&k, &cat, &due, &c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6]}, func() error {
 		r := byKey[k]
 		if r == nil {
-			r = &grid.StatsRow{Key: k, ByCategory: map[string]int64{}}
+			r = &grid.StatsRow{Key: k}
 			byKey[k] = r
 		}
 		r.Total += c[0]
-		r.ByCategory[cat] += c[0]
+		i, ok := catAt[[2]string{k, cat}]
+		if !ok {
+			i = len(r.ByCategory.Codes)
+			catAt[[2]string{k, cat}] = i
+			r.ByCategory.Codes, r.ByCategory.N = append(r.ByCategory.Codes, cat), append(r.ByCategory.N, 0)
+		}
+		r.ByCategory.N[i] += c[0]
 		if due {
 			r.DueToHandle += c[0]
 			r.Handled += c[1]

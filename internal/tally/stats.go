@@ -226,20 +226,12 @@ func (t *Tally) scanStats(v view, f grid.StatsFilter) []grid.StatsRow {
 		if k[cTotal] == 0 {
 			continue
 		}
-		cats := 0
-		for ct := 1; ct < nCat; ct++ {
-			if sum.byCat[g*nCat+ct] > 0 {
-				cats++
-			}
-		}
-		r := grid.StatsRow{Key: keys[g], Total: k[cTotal], ByCategory: make(map[string]int64, cats),
+		// Every row shares the dictionary's categories, each with its
+		// own slice of the sums.
+		r := grid.StatsRow{Key: keys[g], Total: k[cTotal],
+			ByCategory:  grid.CategoryCounts{Codes: d.cats[1:nCat], N: sum.byCat[g*nCat+1 : (g+1)*nCat : (g+1)*nCat]},
 			DueToHandle: k[cDue], DueToClose: k[cDue], Handled: k[cHandled], HandledOnTime: k[cHandledOnTime],
 			Closed: k[cClosed], ClosedOnTime: k[cClosedOnTime], Reworked: k[cReworked], Extended: k[cExtended]}
-		for ct := 1; ct < nCat; ct++ {
-			if n := sum.byCat[g*nCat+ct]; n > 0 {
-				r.ByCategory[d.cats[ct]] += n
-			}
-		}
 		out = append(out, r)
 		idx = append(idx, g)
 	}
