@@ -122,6 +122,13 @@ func serve(ctx context.Context, ln net.Listener, opts serveOptions, log *slog.Lo
 	heat := startHeat(ctx, &bg, db.DB, log, hooks.rollupsApplied)
 	cache, incidents, requests := startFeatureCache(ctx, &bg, db.DB, log)
 	bg.Go(func() { every(ctx, time.Minute, log, "flagging overdue incidents", flagOverdue(incidents, log)) })
+	bg.Go(func() {
+		ahead := partitionsAhead(db.DB)
+		if err := ahead(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("creating incident partitions failed; retrying in 6 h", "err", err)
+		}
+		every(ctx, 6*time.Hour, log, "creating incident partitions", ahead)
+	})
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), restarts)
@@ -186,6 +193,17 @@ func flagOverdue(db grid.IncidentStore, log *slog.Logger) func(context.Context) 
 			log.Info("overdue incidents flagged for supervision", "count", len(ids))
 		}
 		return err
+	}
+}
+
+// partitionsAhead creates the monthly incident partitions missing from
+// this month to 13 months ahead, as migration 003 made them at first:
+// a service running longer would otherwise put every new incident in the
+// default partition, which no time window prunes.
+func partitionsAhead(db *postgres.DB) func(context.Context) error {
+	return func(ctx context.Context) error {
+		now := time.Now()
+		return db.EnsurePartitions(ctx, now, now.AddDate(0, 13, 0))
 	}
 }
 
