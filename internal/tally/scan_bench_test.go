@@ -62,7 +62,7 @@ func BenchmarkScan(b *testing.B) {
 	b.Logf("%d incidents, %d MB of entries", *scanIncidents, t.Bytes()>>20)
 	to := time.Now().Truncate(time.Second)
 	from := to.AddDate(-1, 0, 0)
-	for _, g := range []string{"department", "cell"} {
+	for _, g := range []string{"department", "town", "community", "cell"} {
 		b.Run("stats-"+g, func(b *testing.B) {
 			cpuPerOp(b, func() {
 				if _, err := t.Stats(context.Background(), grid.StatsFilter{GroupBy: g, From: from, To: to}); err != nil {
