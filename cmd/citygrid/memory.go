@@ -29,15 +29,13 @@ func settleMemory(ctx context.Context, log *slog.Logger, headroom int64, wait ..
 	runtime.GC()
 	debug.FreeOSMemory()
 	live := heapLive()
-	gogc := os.Getenv("GOGC")
+	gogc, by := os.Getenv("GOGC"), "environment"
 	if gogc == "" {
 		pct := gcPercent(live, headroom)
 		debug.SetGCPercent(pct)
-		gogc = strconv.Itoa(pct)
-	} else {
-		gogc = "GOGC " + gogc
+		gogc, by = strconv.Itoa(pct), "serve"
 	}
-	log.Info("read models loaded; memory settled", "heap_live_mb", live>>20, "rss_mb", procRSS()>>20, "gc_percent", gogc)
+	log.Info("read models loaded; memory settled", "heap_live_mb", live>>20, "rss_mb", procRSS()>>20, "gc_percent", gogc, "gc_percent_set_by", by)
 }
 
 // gcPercent is the GOGC that lets a heap of live bytes grow by about

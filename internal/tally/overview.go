@@ -53,6 +53,12 @@ func (t *Tally) Overview(ctx context.Context, q grid.OverviewQuery) (grid.Overvi
 	} else if err != nil {
 		return grid.Overview{}, err
 	}
+	select {
+	case t.scans <- struct{}{}:
+	case <-ctx.Done():
+		return grid.Overview{}, ctx.Err()
+	}
+	defer func() { <-t.scans }()
 	return t.scanOverview(t.view(), q), nil
 }
 

@@ -55,8 +55,13 @@ func (t *Tally) Stats(ctx context.Context, f grid.StatsFilter) ([]grid.StatsRow,
 	} else if err != nil {
 		return nil, err
 	}
-	v := t.view()
-	return t.scanStats(v, f), nil
+	select {
+	case t.scans <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-t.scans }()
+	return t.scanStats(t.view(), f), nil
 }
 
 // scanStats counts f over the entries of v.

@@ -205,6 +205,11 @@ type Tally struct {
 
 	dictMu sync.Mutex
 	d      dicts
+
+	// scans lets one scan run at a time: a scan already counts on every
+	// core, so scans side by side end no sooner, and each holds its
+	// workers' counts (3.3 MB for a year by cell) while it runs.
+	scans chan struct{}
 }
 
 // New returns a read model over src; what it cannot answer from memory
@@ -212,7 +217,8 @@ type Tally struct {
 // time). Call Load or Start to fill it.
 func New(src grid.StatsSource, fallback grid.StatsStore, loc *time.Location) *Tally {
 	_, off := time.Date(2026, 1, 1, 0, 0, 0, 0, loc).Zone()
-	return &Tally{src: src, fallback: fallback, offset: int64(off), chunks: map[int64]*chunk{}, wake: make(chan struct{}), d: newDicts()}
+	return &Tally{src: src, fallback: fallback, offset: int64(off), chunks: map[int64]*chunk{}, wake: make(chan struct{}), d: newDicts(),
+		scans: make(chan struct{}, 1)}
 }
 
 // Invalidate marks ids as changed: a write that changed them has
