@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -40,9 +41,14 @@ func rawCopyRate(ctx context.Context, db *postgres.DB, n int) (float64, error) {
 	}
 	now := time.Now()
 	xs := make([]grid.Incident, n)
+	// Points scattered as reports are, not in a lattice: consecutive rows
+	// on a line meet the H3 index (incident_h3) in order, which no stream
+	// of reports does (on a 1,200,000 cluster the lattice copied
+	// 136–138,000 rows/s, scattered points 99–117,000).
+	rng := rand.New(rand.NewPCG(uint64(n), 3))
 	for i := range xs {
-		lon := 121.0 + float64(i%1000)*0.0003
-		lat := 28.8 + float64(i/1000%1000)*0.0002
+		lon := 121.0 + rng.Float64()*0.3
+		lat := 28.8 + rng.Float64()*0.2
 		c, err := h3.LatLngToCell(h3.NewLatLng(lat, lon), 10)
 		if err != nil {
 			return 0, err
