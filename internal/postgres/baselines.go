@@ -34,3 +34,12 @@ func (b *Baselines) RawCopyRate(ctx context.Context, xs []grid.Incident) (rate f
 	}
 	return float64(len(xs)) / time.Since(start).Seconds(), nil
 }
+
+// Vacuum does now what autovacuum would do later to the incidents, their
+// trail and the rollups after a large load, so that measurements taken
+// next do not share the cores with it.
+func (b *Baselines) Vacuum(ctx context.Context) (err error) {
+	defer wrap(&err, "vacuum")
+	_, err = b.db.batch.Exec(ctx, `VACUUM (ANALYZE) incident, incident_event, incident_key, h3_rollup`)
+	return b.db.classify(err)
+}
