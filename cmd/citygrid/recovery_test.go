@@ -668,7 +668,16 @@ func (r *faultRig) finish() {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	r.checkStored(ctx, conn)
+	// One snapshot for the stored writes: a write still committing when
+	// the load stopped (its client gave up on it) is in all of it or none.
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.checkStored(ctx, tx)
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
 	r.checkReadModels(ctx, conn)
 	r.shutdown()
 	for _, k := range slices.Sorted(maps.Keys(faultKinds)) {
@@ -683,7 +692,7 @@ func (r *faultRig) finish() {
 
 // checkStored: every acknowledged write is stored, no refused one is half
 // stored, and the rollups, keys and trails agree with the incidents.
-func (r *faultRig) checkStored(ctx context.Context, conn *pgx.Conn) {
+func (r *faultRig) checkStored(ctx context.Context, conn pgx.Tx) {
 	t := r.t
 	type stored struct {
 		id     int64
