@@ -128,17 +128,6 @@ type CategoryCounts struct {
 	N     []int64
 }
 
-// Of is the count of code.
-func (c CategoryCounts) Of(code string) int64 {
-	var n int64
-	for i, k := range c.Codes {
-		if k == code {
-			n += c.N[i]
-		}
-	}
-	return n
-}
-
 // Map is the counts that are not 0, by code.
 func (c CategoryCounts) Map() map[string]int64 {
 	m := map[string]int64{}

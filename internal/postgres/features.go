@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/binary"
-	"hash/fnv"
 	"math"
 	"slices"
 	"strconv"
@@ -57,26 +55,20 @@ func (db *DB) IncidentFeatures(ctx context.Context, q grid.FeatureQuery) (out []
 	}
 	var a sqlArgs
 	var where []string
-	// A small spatial filter is read through its H3 cells; the cells,
-	// then, only filter what that read finds (so that either read selects
-	// the same incidents).
 	var outer []string
-	nearby := false
+	few := false
 	if q.Cells != nil {
 		if len(q.Cells) == 0 {
 			return []grid.Incident{}, nil
 		}
-		cells := "cell_code = ANY(" + a.add(q.Cells) + "::text[])"
+		var b *orb.Bound
 		if g, ok := grid.Required(q.Where); ok {
-			if c, ok := db.covers.cover(g.Bound()); ok {
-				where, nearby = append(where, "h3 = ANY("+a.add(c)+"::bigint[])"), true
-			}
+			gb := g.Bound()
+			b = &gb
 		}
-		if nearby {
-			outer = append(outer, cells)
-		} else {
-			where = append(where, cells)
-		}
+		var w []string
+		w, outer, few = db.byPlace(b, q.Cells, a.add)
+		where = append(where, w...)
 	}
 	if q.Town != "" {
 		where = append(where, "town_code = "+a.add(q.Town)+"::text")
@@ -102,7 +94,7 @@ func (db *DB) IncidentFeatures(ctx context.Context, q grid.FeatureQuery) (out []
 		}
 		where = append(where, c)
 	}
-	sql := newestFirst(featureIncidentSelect, where, outer, after, nearby || fewOf(q.Cells), limit)
+	sql := newestFirst(featureIncidentSelect, where, outer, after, few, limit)
 	rows, err := db.pool.Query(ctx, sql, a.args...)
 	if err != nil {
 		return nil, db.classify(err)
@@ -125,9 +117,24 @@ func (db *DB) IncidentFeatures(ctx context.Context, q grid.FeatureQuery) (out []
 // whole before it is ordered: some 450 incidents a cell a year.
 const fewCells = 64
 
-// fewOf reports whether cells (nil: no cell condition) are few enough
-// to be read whole before ordering.
-func fewOf(cells []string) bool { return cells != nil && len(cells) <= fewCells }
+// byPlace is how a selection finds its incidents by place: through the
+// H3 cells of b (nil: none) when b is small, the grid cells (nil: no
+// cell condition) then only filtering what that read finds (outer), so
+// that either read selects the same incidents; else through the grid
+// cells. few: the selection is small enough to be read whole before it is
+// ordered (see newestFirst). arg adds a statement argument.
+func (db *DB) byPlace(b *orb.Bound, cells []string, arg func(any) string) (where, outer []string, few bool) {
+	var byCell []string
+	if cells != nil {
+		byCell = []string{"cell_code = ANY(" + arg(cells) + "::text[])"}
+	}
+	if b != nil {
+		if c, ok := db.covers.cover(*b); ok {
+			return []string{"h3 = ANY(" + arg(c) + "::bigint[])"}, byCell, true
+		}
+	}
+	return byCell, nil, cells != nil && len(cells) <= fewCells
+}
 
 // maxCover is the most H3 cells a spatial filter is read through (some
 // 15 km² at resolution 10); a larger one is read through its grid cells,
@@ -167,13 +174,11 @@ type coverCache struct {
 
 // cover is h3Cover(b), from the cache when b was asked lately.
 func (c *coverCache) cover(b orb.Bound) ([]int64, bool) {
-	h := fnv.New32a()
-	var buf [32]byte
-	for i, v := range [4]float64{b.Min[0], b.Min[1], b.Max[0], b.Max[1]} {
-		binary.LittleEndian.PutUint64(buf[8*i:], math.Float64bits(v))
+	var h uint64
+	for _, v := range [4]float64{b.Min[0], b.Min[1], b.Max[0], b.Max[1]} {
+		h = (h ^ math.Float64bits(v)) * 0x9e3779b97f4a7c15
 	}
-	_, _ = h.Write(buf[:])
-	slot := &c.slots[h.Sum32()%uint32(len(c.slots))]
+	slot := &c.slots[h>>56]
 	c.mu.Lock()
 	if slot.cells != nil && slot.b == b {
 		cells := slot.cells

@@ -476,26 +476,16 @@ func (db *DB) FindIncidents(ctx context.Context, f grid.IncidentFilter) (out []g
 	if len(f.Statuses) > 0 {
 		add("status = ANY($?)", f.Statuses)
 	}
-	// A small box is read through its H3 cells; the cells, then, only
-	// filter what that read finds.
-	var outer []string
-	nearby := false
+	var box *orb.Bound
 	if f.BBox != nil {
 		b := f.BBox
 		// ST_Intersects, not &&: a box's && is rounded out to float4, which
 		// takes in points up to a metre outside it here.
 		where = append(where, "ST_Intersects(geom, ST_MakeEnvelope("+arg(b[0])+", "+arg(b[1])+", "+arg(b[2])+", "+arg(b[3])+", 4326))")
-		if c, ok := db.covers.cover(orb.Bound{Min: orb.Point{b[0], b[1]}, Max: orb.Point{b[2], b[3]}}); ok {
-			where, nearby = append(where, "h3 = ANY("+arg(c)+"::bigint[])"), true
-		}
+		box = &orb.Bound{Min: orb.Point{b[0], b[1]}, Max: orb.Point{b[2], b[3]}}
 	}
-	if f.Cells != nil {
-		if nearby {
-			outer = append(outer, "cell_code = ANY("+arg(f.Cells)+")")
-		} else {
-			add("cell_code = ANY($?)", f.Cells)
-		}
-	}
+	byPlace, outer, few := db.byPlace(box, f.Cells, arg)
+	where = append(where, byPlace...)
 	if f.Town != "" {
 		add("town_code = $?", f.Town)
 	}
@@ -520,7 +510,7 @@ func (db *DB) FindIncidents(ctx context.Context, f grid.IncidentFilter) (out []g
 	if limit <= 0 || limit > grid.MaxIncidentPage {
 		limit = 100
 	}
-	q := newestFirst(incidentSelect, where, outer, after, nearby || fewOf(f.Cells), limit)
+	q := newestFirst(incidentSelect, where, outer, after, few, limit)
 	rows, err := db.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, db.classify(err)
