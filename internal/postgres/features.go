@@ -54,8 +54,7 @@ func (db *DB) IncidentFeatures(ctx context.Context, q grid.FeatureQuery) (out []
 		return nil, err
 	}
 	var a sqlArgs
-	var where []string
-	var outer []string
+	var where, outer []string
 	few := false
 	if q.Cells != nil {
 		if len(q.Cells) == 0 {
@@ -66,9 +65,7 @@ func (db *DB) IncidentFeatures(ctx context.Context, q grid.FeatureQuery) (out []
 			gb := g.Bound()
 			b = &gb
 		}
-		var w []string
-		w, outer, few = db.byPlace(b, q.Cells, a.add)
-		where = append(where, w...)
+		where, outer, few = db.byPlace(b, q.Cells, a.add)
 	}
 	if q.Town != "" {
 		where = append(where, "town_code = "+a.add(q.Town)+"::text")
